@@ -1,0 +1,60 @@
+# The course's two commands:
+#   make book   install (if needed) and build the executed book into _build/html
+#   make test   install (if needed), then lint, unit tests, every notebook, and a strict book check
+SHELL := /bin/bash
+.ONESHELL:
+.SHELLFLAGS := -eu -o pipefail -c
+
+PYTHON ?= python3
+# Use the active virtual environment if there is one, else make .venv.
+VENV := $(if $(VIRTUAL_ENV),$(VIRTUAL_ENV),.venv)
+BIN := $(VENV)/bin
+# Reinstall whenever the pins or the package metadata change.
+STAMP := $(VENV)/.xlm-course-$(shell cat constraints.txt pyproject.toml | sha1sum | cut -c1-12)
+NOTEBOOKS := $(wildcard chapters/*/*.ipynb) $(wildcard exercises/solutions/*.ipynb)
+OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 MPLBACKEND=Agg
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: book test install lint unit notebooks check-book pins clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python constraints.txt pyproject.toml
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch first, as the local CPU build: otherwise pip would pull a multi-GB CUDA build
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[book,dev]"
+	rm -f $(VENV)/.xlm-course-*
+	touch $@
+
+install: $(STAMP)
+
+book: install
+	$(BIN)/jupyter-book build . --builder html
+	@echo
+	@echo "The book is built. Open: file://$(abspath _build/html/index.html)"
+
+test: install
+	$(MAKE) --no-print-directory lint unit notebooks check-book
+
+lint:
+	$(BIN)/ruff check .
+
+unit:
+	$(OFFLINE) $(BIN)/python -m pytest tests/
+
+notebooks:
+	$(OFFLINE) $(BIN)/python -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env $(NOTEBOOKS)
+
+# A strict build without executing anything: any warning or broken reference fails it.
+check-book:
+	mkdir -p _build/check
+	$(BIN)/python -c "import yaml; c = yaml.safe_load(open('_config.yml')); c['execute']['execute_notebooks'] = 'off'; yaml.safe_dump(c, open('_build/check/_config.yml', 'w'), allow_unicode=True)"
+	$(BIN)/jupyter-book build . --config _build/check/_config.yml --path-output _build/check -W -n --keep-going
+
+pins:
+	$(BIN)/python tools/pins.py
+
+clean:
+	rm -rf _build .pytest_cache .ruff_cache
