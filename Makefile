@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 # Reinstall whenever the pins or the package metadata change.
 STAMP := $(VENV)/.xlm-course-$(shell cat constraints.txt pyproject.toml | sha1sum | cut -c1-12)
 NOTEBOOKS := $(wildcard chapters/*/*.ipynb) $(wildcard exercises/solutions/*.ipynb)
-OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 MPLBACKEND=Agg
+OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: book test install lint unit notebooks check-book pins clean

@@ -1,0 +1,61 @@
+"""Every chapter follows the notebook template: stripped outputs, a title, learning goals, the Colab cell."""
+
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "chapters").glob("*/*.ipynb"))
+PAGES = sorted((ROOT / "chapters").glob("*/*.md"))
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+TOC = (ROOT / "_toc.yml").read_text(encoding="utf-8")
+
+
+def ids(paths):
+    return [str(path.relative_to(ROOT)) for path in paths]
+
+
+def test_there_are_chapters():
+    assert len(NOTEBOOKS) >= 3 and PAGES
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_outputs_are_stripped(path):
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            assert not cell.outputs and cell.execution_count is None, f"{path.name}: strip the outputs"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_title_goals_and_colab_cell(path):
+    notebook = nbformat.read(path, as_version=4)
+    nbformat.validate(notebook)
+    first, setup = notebook.cells[0], notebook.cells[1]
+    assert first.cell_type == "markdown" and first.source.startswith("# "), "first cell: a '# Title'"
+    assert "**Learning goals.**" in first.source
+    assert setup.cell_type == "code" and '"google.colab" in sys.modules' in setup.source
+    assert f"git+{CONFIG['repository']['url']}" in setup.source, "the Colab install must use _config.yml's URL"
+    assert "setup(seed=" in setup.source, "the setup cell seeds everything and prints the banner"
+    assert notebook.metadata["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_results_are_checked(path):
+    notebook = nbformat.read(path, as_version=4)
+    code = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
+    assert code.count("assert ") >= 3, "each result the prose states is checked by an assert"
+    assert notebook.cells[-1].cell_type == "markdown" and "## Summary" in notebook.cells[-1].source
+
+
+@pytest.mark.parametrize("path", PAGES, ids=ids(PAGES))
+def test_pages_have_title_and_goals(path):
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("# ") and "**Learning goals.**" in text
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + PAGES, ids=ids(NOTEBOOKS + PAGES))
+def test_every_chapter_is_in_the_table_of_contents(path):
+    assert str(path.relative_to(ROOT).with_suffix("")) in TOC
