@@ -199,3 +199,9 @@ def test_parallel_pairs_rejects_bad_languages(ui):
         parallel_pairs(ui, "en", "ko")
     with pytest.raises(ValueError, match="both"):
         parallel_pairs(ui, "en", "en")
+
+
+@pytest.mark.parametrize("band", [-0.1, 1.0, 5])
+def test_bad_neutral_band(band):
+    with pytest.raises(ValueError, match="neutral_band"):
+        load_emoji_names(["en"], neutral_band=band)

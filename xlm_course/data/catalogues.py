@@ -25,7 +25,7 @@ import datasets
 import polib
 
 from .languages import select_languages, to_bcp47
-from .provenance import Source, attach
+from .provenance import Source, build_dataset
 
 DJANGO = Source(
     name="django-ui-messages",
@@ -129,14 +129,10 @@ def load_ui_messages(
     keep: set[str] | None = None
     if complete_only:
         keep = set.intersection(*({row[0] for row in rows} for rows in per_language.values()))
-    columns: dict[str, list] = {"concept": [], "lang": [], "text": [], "english": [], "app": []}
-    for tag, rows in per_language.items():
-        for concept, english, text, app, _ in rows:
-            if keep is not None and concept not in keep:
-                continue
-            columns["concept"].append(concept)
-            columns["lang"].append(tag)
-            columns["text"].append(text)
-            columns["english"].append(english)
-            columns["app"].append(app)
-    return attach(datasets.Dataset.from_dict(columns), DJANGO)
+    rows = [
+        {"concept": concept, "lang": tag, "text": text, "english": english, "app": app}
+        for tag, catalogue in per_language.items()
+        for concept, english, text, app, _ in catalogue
+        if keep is None or concept in keep
+    ]
+    return build_dataset(rows, ("concept", "lang", "text", "english", "app"), DJANGO)

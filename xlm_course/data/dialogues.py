@@ -23,7 +23,7 @@ import datasets
 import yaml
 
 from .languages import select_languages
-from .provenance import Source, attach
+from .provenance import Source, build_dataset
 
 CHATTERBOT = Source(
     name="chatterbot-dialogues",
@@ -113,17 +113,10 @@ def load_dialogues(languages: Iterable[str] | None = None) -> datasets.Dataset:
     """
     chosen = set(select_languages(languages, DIALOGUE_LANGUAGES, "chatterbot-corpus"))
     concepts = _concepts()
-    columns: dict[str, list] = {key: [] for key in ("concept", "dialogue", "lang", "topic", "turn", "question",
-                                                    "answer")}
-    for tag, topic, position, turns in _all_dialogues():
-        if tag not in chosen:
-            continue
-        for turn, (question, answer) in enumerate(zip(turns, turns[1:], strict=False)):
-            columns["concept"].append(concepts[(tag, position)])
-            columns["dialogue"].append(position)
-            columns["lang"].append(tag)
-            columns["topic"].append(topic)
-            columns["turn"].append(turn)
-            columns["question"].append(question)
-            columns["answer"].append(answer)
-    return attach(datasets.Dataset.from_dict(columns), CHATTERBOT)
+    rows = [
+        {"concept": concepts[(tag, position)], "dialogue": position, "lang": tag, "topic": topic, "turn": turn,
+         "question": question, "answer": answer}
+        for tag, topic, position, turns in _all_dialogues() if tag in chosen
+        for turn, (question, answer) in enumerate(zip(turns, turns[1:], strict=False))
+    ]
+    return build_dataset(rows, ("concept", "dialogue", "lang", "topic", "turn", "question", "answer"), CHATTERBOT)

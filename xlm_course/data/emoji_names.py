@@ -21,7 +21,7 @@ from functools import cache
 import datasets
 
 from .languages import select_languages, to_bcp47
-from .provenance import Source, attach
+from .provenance import Source, build_dataset
 
 EMOJI = Source(
     name="emoji-names",
@@ -105,8 +105,7 @@ def load_emoji_names(languages: Iterable[str] | None = None, neutral_band: float
     chosen = select_languages(languages, EMOJI_LANGUAGES, "the emoji package")
     categories, scores = _categories(), _sentiment()
     by_tag = {tag: package for package, tag in _PACKAGE_TAGS.items()}
-    columns: dict[str, list] = {key: [] for key in
-                                ("concept", "emoji", "lang", "text", "category", "sentiment_score", "sentiment")}
+    rows = []
     for tag in chosen:
         seen: set[str] = set()  # '#️⃣' and '#⃣' differ only by a variation selector: one concept
         for char, name in sorted(_names(by_tag[tag]).items()):
@@ -115,16 +114,12 @@ def load_emoji_names(languages: Iterable[str] | None = None, neutral_band: float
                 continue
             seen.add(_bare(char))
             score = scores.get(_bare(char))
-            columns["concept"].append(_bare(char))
-            columns["emoji"].append(char)
-            columns["lang"].append(tag)
-            columns["text"].append(name)
-            columns["category"].append(category)
-            columns["sentiment_score"].append(score)
-            columns["sentiment"].append(None if score is None else sentiment_label(score, neutral_band))
+            rows.append({"concept": _bare(char), "emoji": char, "lang": tag, "text": name, "category": category,
+                         "sentiment_score": score,
+                         "sentiment": None if score is None else sentiment_label(score, neutral_band)})
     features = datasets.Features({
         "concept": datasets.Value("string"), "emoji": datasets.Value("string"), "lang": datasets.Value("string"),
         "text": datasets.Value("string"), "category": datasets.Value("string"),
         "sentiment_score": datasets.Value("float64"), "sentiment": datasets.Value("string"),
     })
-    return attach(datasets.Dataset.from_dict(columns, features=features), EMOJI)
+    return build_dataset(rows, list(features), EMOJI, features)

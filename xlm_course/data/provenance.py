@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 
@@ -40,6 +41,13 @@ def attach(dataset: datasets.Dataset, source: Source) -> datasets.Dataset:
     )
     info.dataset_name = source.name
     return dataset
+
+
+def build_dataset(rows: list[dict], columns: Sequence[str], source: Source,
+                  features: datasets.Features | None = None) -> datasets.Dataset:
+    """A ``Dataset`` with ``columns`` (in that order, even when ``rows`` is empty) and ``source`` attached."""
+    table = {column: [row[column] for row in rows] for column in columns}
+    return attach(datasets.Dataset.from_dict(table, features=features), source)
 
 
 def provenance(dataset: datasets.Dataset) -> dict[str, str]:

@@ -16,7 +16,7 @@ from functools import cache
 import datasets
 
 from .languages import select_languages, to_bcp47
-from .provenance import Source, attach
+from .provenance import Source, build_dataset
 
 GFLANGUAGES = Source(
     name="udhr-samples",
@@ -69,14 +69,9 @@ def load_udhr(languages: Iterable[str] | None = None) -> datasets.Dataset:
     """
     records = _records()
     chosen = select_languages(languages, sorted(records), "gflanguages' UDHR samples")
-    columns: dict[str, list] = {key: [] for key in ("concept", "lang", "text", "name", "script", "speakers")}
+    rows = []
     for tag in chosen:
         _, name, script, population, paragraphs = records[tag]
-        for concept, paragraph in paragraphs:
-            columns["concept"].append(concept)
-            columns["lang"].append(tag)
-            columns["text"].append(paragraph)
-            columns["name"].append(name)
-            columns["script"].append(script)
-            columns["speakers"].append(population)
-    return attach(datasets.Dataset.from_dict(columns), GFLANGUAGES)
+        rows += [{"concept": concept, "lang": tag, "text": paragraph, "name": name, "script": script,
+                  "speakers": population} for concept, paragraph in paragraphs]
+    return build_dataset(rows, ("concept", "lang", "text", "name", "script", "speakers"), GFLANGUAGES)
