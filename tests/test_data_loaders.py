@@ -61,14 +61,24 @@ def test_ui_messages_cover_the_ten_default_languages(ui):
 
 def test_ui_messages_are_aligned_by_message_id(ui):
     pairs = parallel_pairs(ui, "en", "zh-Hans")
-    english = dict(zip(ui.filter(lambda r: r["lang"] == "en")["concept"],
-                       ui.filter(lambda r: r["lang"] == "en")["text"], strict=True))
+    english_rows = ui.filter(lambda r: r["lang"] == "en")
+    english_text = dict(zip(english_rows["text"], english_rows["english"], strict=True))
     assert len(pairs) > 780
-    assert all(english[concept] == source for concept, source in zip(pairs["concept"], pairs["source"],
-                                                                     strict=True))
+    assert all(english_text[source] == source for source in pairs["source"])  # the pivot side is English
     assert dict(zip(pairs["source"], pairs["target"], strict=True))["January"] == "一月"
-    for row in ui:  # each row knows the English message it translates
-        assert row["english"] == english.get(row["concept"], row["english"])
+    chinese = ui.filter(lambda r: r["lang"] == "zh-Hans")
+    by_message = dict(zip(chinese["message"], chinese["english"], strict=True))
+    assert all(by_message[m] == e for m, e in zip(english_rows["message"], english_rows["english"], strict=True)
+               if m in by_message)  # a message id means the same English text in every language
+
+
+def test_messages_that_mean_the_same_share_a_concept(ui):
+    english = ui.filter(lambda r: r["lang"] == "en")
+    concept = dict(zip(english["text"], english["concept"], strict=True))
+    assert concept["Jun"] == concept["June"]  # both "6月" in Japanese
+    assert concept["Feb"] == concept["February"]
+    assert concept["January"] != concept["June"]
+    assert len(set(english["concept"])) > 0.7 * len(english)  # grouping merges twins, not everything
 
 
 def test_placeholders_are_masked_identically_in_every_language(ui):

@@ -183,6 +183,9 @@ def setup(seed: int = 0, device: str | None = None, show: bool = True) -> Setup:
     generator = seed_everything(seed)
     chosen = choose_device(device, profile)
     set_threads()
+    import datasets
+
+    datasets.disable_progress_bars()  # map/filter bars would clutter every notebook
     if show:
         print(banner(profile, chosen))
     return Setup(profile=profile, device=chosen, generator=generator, seed=seed)

@@ -9,8 +9,10 @@ Cleaning, in order:
 * mask placeholders (``%(name)s``, ``%s``, ``%d``, ``{name}``) as :data:`PLACEHOLDER`, so that no language
   leaks variable names and all languages see the same token;
 * drop a translation whose number of placeholders differs from the English one (a broken translation);
-* merge the same English message found in several Django apps into one *concept*, so that a split by
-  concept can never put "Delete" in training and in test at once.
+* group messages into *concepts*: the same English text in any case or context ("May" the month and "May"
+  the abbreviation), or the same translation in one of the reference languages ("Jun" and "June" are both
+  "6月" in Japanese), is one concept, so that a split by concept never puts a message in training and its
+  twin in test. Each message keeps its own id (``message``) for pairing translations.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 import datasets
 import polib
 
+from .groups import UnionFind
 from .languages import select_languages, to_bcp47
 from .provenance import Source, build_dataset
 
@@ -113,14 +116,31 @@ def _read_catalogue(tag: str) -> tuple[tuple[str, str, str, str, int], ...]:
     return tuple(rows[key] for key in sorted(rows))
 
 
+@cache
+def _concepts() -> dict[str, str]:
+    """message id -> concept, grouping by English text and by translation in the reference languages.
+
+    The reference languages are fixed (:data:`DEFAULT_UI_LANGUAGES`), so a message's concept does not depend
+    on which languages a caller loads.
+    """
+    groups = UnionFind()
+    for tag in DEFAULT_UI_LANGUAGES:
+        for key, english, text, _, _ in _read_catalogue(tag):
+            groups.union(f"a:{key}", f"e:{english.casefold()}")  # 'a:' sorts first: groups are named by an id
+            if tag != "en":
+                groups.union(f"a:{key}", f"t:{tag}:{text.casefold()}")
+    return {node[2:]: groups.find(node)[2:] for node in list(groups.parent) if node.startswith("a:")}
+
+
 def load_ui_messages(
     languages: Iterable[str] | None = DEFAULT_UI_LANGUAGES,
     complete_only: bool = False,
 ) -> datasets.Dataset:
     """Django's UI messages in ``languages`` (BCP-47), one row per message and language.
 
-    Columns: ``concept`` (message id, the same in every language), ``lang``, ``text``, ``english``
-    (the source message) and ``app``. With ``complete_only=True`` only messages translated into *every*
+    Columns: ``concept`` (the group of messages that mean the same, for splitting), ``message`` (the id of
+    the English message a row translates: pair translations by it), ``lang``, ``text``, ``english`` and
+    ``app``. With ``complete_only=True`` only messages translated into *every*
     requested language are kept, which makes the corpus fully parallel. ``languages=None`` loads all
     ~100 locales.
     """
@@ -129,10 +149,12 @@ def load_ui_messages(
     keep: set[str] | None = None
     if complete_only:
         keep = set.intersection(*({row[0] for row in rows} for rows in per_language.values()))
+    concepts = _concepts()
     rows = [
-        {"concept": concept, "lang": tag, "text": text, "english": english, "app": app}
+        {"concept": concepts.get(key, key), "message": key, "lang": tag, "text": text, "english": english,
+         "app": app}
         for tag, catalogue in per_language.items()
-        for concept, english, text, app, _ in catalogue
-        if keep is None or concept in keep
+        for key, english, text, app, _ in catalogue
+        if keep is None or key in keep
     ]
-    return build_dataset(rows, ("concept", "lang", "text", "english", "app"), DJANGO)
+    return build_dataset(rows, ("concept", "message", "lang", "text", "english", "app"), DJANGO)

@@ -60,9 +60,16 @@ def load_corpus(languages: Iterable[str], sources: Iterable[str] = tuple(SOURCES
     return datasets.Dataset.from_dict(columns)
 
 
-def parallel_pairs(dataset: datasets.Dataset, source_lang: str, target_lang: str,
-                   text_column: str = "text") -> datasets.Dataset:
-    """Pair the rows of two languages that share a concept: columns ``concept``, ``source``, ``target``."""
+def parallel_pairs(dataset: datasets.Dataset, source_lang: str, target_lang: str, text_column: str = "text",
+                   pair_by: str | None = None) -> datasets.Dataset:
+    """Pair the rows of two languages that translate the same item: columns ``concept``, ``source``, ``target``.
+
+    Rows are paired by ``pair_by``: by default the ``message`` column where there is one (UI messages: several
+    messages may share a concept), else ``concept``. Each pair keeps the concept of its rows.
+    """
+    pair_by = pair_by or ("message" if "message" in dataset.column_names else "concept")
+    if pair_by not in dataset.column_names:
+        raise ValueError(f"dataset has no column {pair_by!r} to pair rows by; its columns are {dataset.column_names}")
     source_lang, target_lang = to_bcp47(source_lang), to_bcp47(target_lang)
     present = set(dataset.unique("lang"))
     for tag in (source_lang, target_lang):
@@ -70,13 +77,14 @@ def parallel_pairs(dataset: datasets.Dataset, source_lang: str, target_lang: str
             raise ValueError(f"the dataset has no rows in {tag!r}; it has {', '.join(sorted(present))}")
     if source_lang == target_lang:
         raise ValueError(f"source and target language are both {source_lang!r}")
-    by_language: dict[str, dict[str, str]] = {source_lang: {}, target_lang: {}}
-    for concept, lang, text in zip(dataset["concept"], dataset["lang"], dataset[text_column], strict=True):
+    by_language: dict[str, dict[str, tuple[str, str]]] = {source_lang: {}, target_lang: {}}
+    for key, concept, lang, text in zip(dataset[pair_by], dataset["concept"], dataset["lang"], dataset[text_column],
+                                        strict=True):
         if lang in by_language:
-            by_language[lang].setdefault(concept, text)
+            by_language[lang].setdefault(key, (concept, text))
     shared = sorted(set(by_language[source_lang]) & set(by_language[target_lang]))
     return datasets.Dataset.from_dict({
-        "concept": shared,
-        "source": [by_language[source_lang][c] for c in shared],
-        "target": [by_language[target_lang][c] for c in shared],
+        "concept": [by_language[source_lang][key][0] for key in shared],
+        "source": [by_language[source_lang][key][1] for key in shared],
+        "target": [by_language[target_lang][key][1] for key in shared],
     })

@@ -22,6 +22,7 @@ from pathlib import Path
 import datasets
 import yaml
 
+from .groups import UnionFind
 from .languages import select_languages
 from .provenance import Source, build_dataset
 
@@ -57,23 +58,6 @@ def _normalise(text: str) -> str:
     return " ".join(text.casefold().strip(" .!?。！？").split())
 
 
-class _UnionFind:
-    def __init__(self) -> None:
-        self.parent: dict[str, str] = {}
-
-    def find(self, item: str) -> str:
-        self.parent.setdefault(item, item)
-        while self.parent[item] != item:
-            self.parent[item] = self.parent[self.parent[item]]
-            item = self.parent[item]
-        return item
-
-    def union(self, a: str, b: str) -> None:
-        root_a, root_b = self.find(a), self.find(b)
-        if root_a != root_b:
-            self.parent[max(root_a, root_b)] = min(root_a, root_b)
-
-
 @cache
 def _all_dialogues() -> tuple[tuple[str, str, str, tuple[str, ...]], ...]:
     """(lang, topic, position key, turns) of every dialogue of every language, in a fixed order."""
@@ -96,7 +80,7 @@ def _concepts() -> dict[tuple[str, str], str]:
     """(lang, position key) -> concept, grouping translations and repeated openings (see module docstring)."""
     dialogues = _all_dialogues()
     counts = Counter((tag, topic) for tag, topic, _, _ in dialogues)
-    groups = _UnionFind()
+    groups = UnionFind()
     for tag, topic, position, turns in dialogues:
         node = f"d:{tag}:{position}"  # 'd:' sorts before 'o:' and 't:', so a group is named after a dialogue
         if counts[(tag, topic)] == counts.get(("en", topic), -1):

@@ -69,13 +69,17 @@ class LanguageBalancedSampler(Sampler[int]):
     def __len__(self) -> int:
         return self.num_samples
 
-    def __iter__(self) -> Iterator[int]:
+    def draw(self, count: int, generator: torch.Generator) -> torch.Tensor:
+        """``count`` row indices: a language by q_i, then a row of it uniformly (with replacement)."""
         languages = list(self.rows)
         weights = torch.tensor([self.probabilities[lang] for lang in languages], dtype=torch.float64)
-        choice = torch.multinomial(weights, self.num_samples, replacement=True, generator=self.generator)
-        indices = torch.empty(self.num_samples, dtype=torch.long)
+        choice = torch.multinomial(weights, count, replacement=True, generator=generator)
+        indices = torch.empty(count, dtype=torch.long)
         for language_index, lang in enumerate(languages):
             where = (choice == language_index).nonzero().flatten()
             pool = self.rows[lang]
-            indices[where] = pool[torch.randint(len(pool), (len(where),), generator=self.generator)]
-        yield from indices.tolist()
+            indices[where] = pool[torch.randint(len(pool), (len(where),), generator=generator)]
+        return indices
+
+    def __iter__(self) -> Iterator[int]:
+        yield from self.draw(self.num_samples, self.generator).tolist()

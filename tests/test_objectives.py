@@ -1,0 +1,75 @@
+"""The objectives of chapter 4: cross-entropy and its gradient, MLM, InfoNCE, the joint objective."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from xlm_course.objectives import cross_entropy, info_nce, joint_objective, mlm_loss
+
+
+@settings(deadline=None, max_examples=40)
+@given(st.integers(1, 8), st.integers(2, 12), st.integers(0, 10**6))
+def test_cross_entropy_matches_torch_and_its_gradient_is_p_minus_y(n, v, seed):
+    generator = torch.Generator().manual_seed(seed)
+    logits = (3 * torch.randn(n, v, generator=generator, dtype=torch.float64)).requires_grad_()
+    targets = torch.randint(v, (n,), generator=generator)
+    loss = cross_entropy(logits, targets)
+    torch.testing.assert_close(loss, F.cross_entropy(logits, targets))
+    (gradient,) = torch.autograd.grad(loss, logits)
+    expected = (torch.softmax(logits, -1) - F.one_hot(targets, v)) / n  # the mean divides by n
+    torch.testing.assert_close(gradient, expected.detach())
+
+
+def test_cross_entropy_gradcheck_and_ignore_index():
+    logits = torch.randn(5, 7, dtype=torch.float64, requires_grad=True)
+    targets = torch.tensor([1, -100, 3, 6, -100])
+    assert torch.autograd.gradcheck(lambda z: cross_entropy(z, targets), (logits,))
+    torch.testing.assert_close(cross_entropy(logits, targets), F.cross_entropy(logits, targets))
+    with pytest.raises(ValueError, match="nothing to compute"):
+        cross_entropy(logits, torch.full((5,), -100))
+    with pytest.raises(ValueError, match=r"\(N, V\)"):
+        cross_entropy(logits[None], targets)
+
+
+def test_mlm_loss_averages_over_the_masked_set_only():
+    logits = torch.randn(2, 4, 9)
+    labels = torch.full((2, 4), -100)
+    labels[0, 1], labels[1, 3] = 5, 2
+    expected = (F.cross_entropy(logits[0, 1:2], labels[0, 1:2]) + F.cross_entropy(logits[1, 3:4], labels[1, 3:4])) / 2
+    torch.testing.assert_close(mlm_loss(logits, labels), expected)
+
+
+def test_info_nce_is_low_for_aligned_pairs_and_high_for_shuffled():
+    torch.manual_seed(0)
+    a = torch.randn(16, 32)
+    aligned = info_nce(a, a + 0.01 * torch.randn(16, 32))
+    shuffled = info_nce(a, a[torch.randperm(16)])
+    assert aligned < 0.01 and shuffled > 3
+
+
+def test_info_nce_at_uniform_scores_is_log_n():
+    a = torch.ones(8, 4)
+    torch.testing.assert_close(info_nce(a, a), torch.log(torch.tensor(8.0)))
+
+
+def test_info_nce_gradcheck():
+    a = torch.randn(6, 5, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(6, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x, y: info_nce(x, y, 0.1), (a, b))
+
+
+def test_info_nce_bad_input():
+    with pytest.raises(ValueError, match=r"\(N, d\)"):
+        info_nce(torch.randn(4, 3), torch.randn(5, 3))
+    with pytest.raises(ValueError, match="temperature"):
+        info_nce(torch.randn(4, 3), torch.randn(4, 3), temperature=0)
+
+
+def test_joint_objective():
+    mlm, tlm, cross = torch.tensor(2.0), torch.tensor(3.0), torch.tensor(4.0)
+    assert joint_objective(mlm, tlm, cross, 0.5) == 2 + 3 + 2
+    assert joint_objective(mlm) == 2 and joint_objective(mlm, cross=cross, lam=0.0) == 2
+    with pytest.raises(ValueError, match="non-negative"):
+        joint_objective(mlm, tlm, cross, -1)

@@ -1,0 +1,70 @@
+"""Joint pretraining: setups, deterministic batches, every objective's term, caching, retrieval."""
+
+import pytest
+import torch
+
+from xlm_course.pretraining import PretrainingSetup, PretrainingTask, prepare_data, pretrain
+
+LANGUAGES = ("en", "fr", "sw")
+
+
+@pytest.fixture(scope="module")
+def data():
+    return prepare_data(LANGUAGES, vocab_size=1500, alpha=0.3, seed=0)
+
+
+def tiny(**kwargs):
+    return PretrainingSetup(languages=LANGUAGES, vocab_size=1500, steps=6, batch_size=8, profile="ci", **kwargs)
+
+
+def test_held_out_messages_are_not_in_the_training_pairs(data):
+    train_sources = set(data.train_pairs["source"]) | set(data.train_pairs["target"])
+    monolingual = set(zip(data.monolingual["lang"], data.monolingual["text"], strict=True))
+    for lang, (sources, targets) in data.test_pairs.items():
+        assert sources and not {(lang, target) for target in targets} & monolingual
+        assert not set(sources) & train_sources
+    assert data.language_ids == {"en": 0, "fr": 1, "sw": 2}
+
+
+def test_batches_are_a_pure_function_of_the_step(data):
+    task = PretrainingTask(tiny(), data)
+    first, again, other = task.batch_fn(3), task.batch_fn(3), task.batch_fn(4)
+    assert first.keys() == again.keys() and all(torch.equal(first[k], again[k]) for k in first)
+    assert not torch.equal(first["mlm_input_ids"], other["mlm_input_ids"])
+    assert {"mlm_labels", "tlm_labels", "src_input_ids", "tgt_input_ids"} <= set(first)
+
+
+def test_contrastive_batches_have_distinct_concepts(data):
+    task = PretrainingTask(tiny(), data)
+    generator = torch.Generator().manual_seed(0)
+    chosen = task._distinct_concepts(generator)
+    assert len({task.concepts[i] for i in chosen}) == len(chosen) == 8
+
+
+def test_ablations_only_build_what_they_use(data):
+    batch = PretrainingTask(tiny(objectives=("mlm",)), data).batch_fn(0)
+    assert not any(key.startswith(("tlm_", "src_", "tgt_")) for key in batch)
+
+
+def test_pretrain_records_each_objective_and_caches(tmp_path, monkeypatch):
+    monkeypatch.setenv("XLM_COURSE_CACHE", str(tmp_path))
+    first = pretrain(tiny(lam=2.0), progress=False)
+    assert list(first.history.frame().columns) == ["lr", "mlm", "tlm", "cross", "loss"]
+    frame = first.history.frame()
+    torch.testing.assert_close(torch.tensor(frame["loss"].values),
+                               torch.tensor((frame["mlm"] + frame["tlm"] + 2.0 * frame["cross"]).values))
+    again = pretrain(tiny(lam=2.0), progress=False)
+    assert again.folder == first.folder and len([p for p in tmp_path.glob("pretrained-*") if p.is_dir()]) == 1
+    for a, b in zip(first.model.state_dict().values(), again.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    table = again.task.retrieval(again.model)
+    assert set(table.index) == {"fr", "sw"} and (table["mean"] >= 0).all()
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"objectives": ("tlm",)}, "include 'mlm'"), ({"objectives": ("mlm", "nsp")}, "include 'mlm'"),
+    ({"lam": 0.0}, "λ must be positive"), ({"languages": ("fr", "en")}, "pivot"),
+])
+def test_bad_setups(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        PretrainingSetup(**kwargs)

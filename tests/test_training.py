@@ -1,0 +1,155 @@
+"""The training loop: history, evaluation, warm-up/decay, atomic checkpoints, exact resume, bf16, cache."""
+
+import json
+import threading
+
+import pytest
+import torch
+from torch import nn
+
+from xlm_course.cache import cache_key, cached
+from xlm_course.training import TrainingConfig, latest_checkpoint, linear_warmup_decay, train
+
+
+def make_problem(seed=0):
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.2), nn.Linear(8, 1))
+    weights = torch.tensor([[1.0], [-2.0], [0.5], [3.0]])
+
+    def batch_fn(step):
+        generator = torch.Generator().manual_seed(step)
+        x = torch.randn(16, 4, generator=generator)
+        return {"x": x, "y": x @ weights}
+
+    def loss_fn(model, batch):
+        error = model(batch["x"]) - batch["y"]
+        return {"loss": (error**2).mean(), "mae": error.abs().mean()}
+
+    return model, batch_fn, loss_fn
+
+
+def test_training_lowers_the_loss_and_records_history():
+    model, batch_fn, loss_fn = make_problem()
+    history = train(model, loss_fn, batch_fn, TrainingConfig(steps=200, learning_rate=1e-2, warmup_steps=10,
+                                                             progress=False, eval_every=50),
+                    evaluate=lambda m: {"weight_norm": sum(p.norm().item() for p in m.parameters())})
+    frame = history.frame()
+    assert list(frame.columns) == ["lr", "loss", "mae"] and len(frame) == 200
+    assert frame["loss"].iloc[-20:].mean() < 0.1 * frame["loss"].iloc[:20].mean()
+    assert list(history.evaluation_frame().index) == [49, 99, 149, 199]
+    assert not model.training  # handed back in eval mode
+
+
+def test_schedule_warms_up_then_decays_to_zero():
+    factor = linear_warmup_decay(TrainingConfig(steps=100, warmup_steps=10))
+    assert factor(0) == pytest.approx(0.1) and factor(9) == pytest.approx(1.0)
+    assert factor(55) == pytest.approx(0.5) and factor(100) == 0.0
+
+
+def test_checkpoints_are_complete_and_pruned(tmp_path):
+    model, batch_fn, loss_fn = make_problem()
+    train(model, loss_fn, batch_fn, TrainingConfig(steps=50, progress=False, checkpoint_every=10,
+                                                   checkpoint_dir=tmp_path, keep_checkpoints=2))
+    kept = sorted(path.name for path in tmp_path.iterdir())
+    assert kept == ["step-0000039", "step-0000049"]  # older ones pruned, no temporary folder left
+    assert {path.name for path in (tmp_path / "step-0000049").iterdir()} == {"model.safetensors", "state.pt"}
+    state = torch.load(tmp_path / "step-0000049" / "state.pt", weights_only=True)  # no arbitrary unpickling
+    assert state["step"] == 49 and len(state["losses"]) == 50
+
+
+def test_interrupted_run_resumes_exactly(tmp_path):
+    """Kill a run after its step-20 checkpoint; the resumed run ends with the uninterrupted weights."""
+    _, batch_fn, loss_fn = make_problem()
+    config = TrainingConfig(steps=40, learning_rate=1e-2, progress=False, seed=3, checkpoint_every=20,
+                            checkpoint_dir=tmp_path / "a")
+    reference, _, _ = make_problem()
+    train(reference, loss_fn, batch_fn, TrainingConfig(steps=40, learning_rate=1e-2, progress=False, seed=3))
+
+    class Interrupt(Exception):
+        pass
+
+    def stopping_batches(step):
+        if step == 25:
+            raise Interrupt
+        return batch_fn(step)
+
+    interrupted, _, _ = make_problem()
+    with pytest.raises(Interrupt):
+        train(interrupted, loss_fn, stopping_batches, config)
+    assert latest_checkpoint(config.checkpoint_dir).name == "step-0000019"
+    resumed, _, _ = make_problem(seed=7)  # different initial weights: everything must come from the checkpoint
+    history = train(resumed, loss_fn, batch_fn, config)
+    assert [record["step"] for record in history.losses] == list(range(40))
+    for a, b in zip(resumed.parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
+
+
+def test_bf16_autocast_trains():
+    model, batch_fn, loss_fn = make_problem()
+    history = train(model, loss_fn, batch_fn, TrainingConfig(steps=100, learning_rate=1e-2, bf16=True,
+                                                             progress=False))
+    assert history.frame()["loss"].iloc[-10:].mean() < history.frame()["loss"].iloc[:10].mean()
+
+
+def test_non_finite_loss_stops_with_advice():
+    model, batch_fn, _ = make_problem()
+    with pytest.raises(FloatingPointError, match="learning rate"):
+        train(model, lambda m, b: {"loss": torch.tensor(float("nan"), requires_grad=True)}, batch_fn,
+              TrainingConfig(steps=3, progress=False))
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"steps": 0}, "steps"), ({"steps": 10, "warmup_steps": 11}, "warmup_steps"),
+    ({"steps": 10, "learning_rate": 0}, "learning_rate"), ({"steps": 10, "checkpoint_every": 5}, "checkpoint_dir"),
+    ({"steps": 10, "eval_every": 0}, "eval_every"),
+])
+def test_bad_config(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TrainingConfig(**kwargs)
+
+
+def test_cache_builds_once_and_keys_by_config(tmp_path):
+    calls = []
+
+    def build(folder):
+        calls.append(folder)
+        (folder / "weights.txt").write_text("trained")
+
+    first = cached("model", {"lr": 1e-3, "layers": 2}, build, root=tmp_path)
+    second = cached("model", {"layers": 2, "lr": 1e-3}, build, root=tmp_path)
+    other = cached("model", {"lr": 1e-3, "layers": 3}, build, root=tmp_path)
+    assert first == second != other and len(calls) == 2
+    assert json.loads((first / "cache-key.json").read_text()) == {"layers": 2, "lr": 1e-3}
+
+
+def test_cache_lock_makes_concurrent_callers_wait(tmp_path):
+    calls, results = [], []
+
+    def slow_build(folder):
+        calls.append(1)
+        threading.Event().wait(0.3)
+        (folder / "weights.txt").write_text("trained")
+
+    threads = [threading.Thread(target=lambda: results.append(cached("m", {"a": 1}, slow_build, root=tmp_path)))
+               for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1 and len(set(results)) == 1
+
+
+def test_failed_build_leaves_no_cache_entry(tmp_path):
+    def broken(folder):
+        (folder / "partial").write_text("x")
+        raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError):
+        cached("m", {"a": 1}, broken, root=tmp_path)
+    assert not any(path.is_dir() for path in tmp_path.iterdir())
+
+
+def test_cache_key_needs_json():
+    assert cache_key({"a": [1, 2]}) == cache_key({"a": [1, 2]})
+    with pytest.raises(TypeError, match="JSON-serialisable"):
+        cache_key({"a": object()})

@@ -1,0 +1,56 @@
+"""Train once, reuse everywhere: artefacts cached on disk under a key of their configuration (chapters 3–8).
+
+A pretrained encoder that several notebooks need is built by the first one to ask, and loaded by the others.
+The folder name is a hash of the configuration, so a changed setting builds a new artefact; a file lock makes
+a second process wait instead of building the same thing at the same time; the artefact is built in a
+temporary folder and renamed into place, so a crash never leaves a half-written cache entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from filelock import FileLock
+
+CACHE_VARIABLE = "XLM_COURSE_CACHE"
+KEY_FILE = "cache-key.json"  # written last: its presence marks a complete entry
+
+
+def cache_root() -> Path:
+    """``$XLM_COURSE_CACHE``, or ``~/.cache/xlm_course``."""
+    return Path(os.environ.get(CACHE_VARIABLE) or Path.home() / ".cache" / "xlm_course")
+
+
+def cache_key(config: Mapping) -> str:
+    """A short, stable hash of a JSON-serialisable configuration."""
+    try:
+        text = json.dumps(config, sort_keys=True, ensure_ascii=False)
+    except TypeError as error:
+        raise TypeError(f"the cache key must be JSON-serialisable (numbers, strings, lists, dicts): {error}") from error
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def cached(name: str, config: Mapping, build: Callable[[Path], None], root: Path | None = None) -> Path:
+    """The folder of the artefact ``name`` for ``config``, calling ``build(folder)`` the first time only."""
+    root = Path(root) if root is not None else cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    folder = root / f"{name}-{cache_key(config)}"
+    with FileLock(str(folder) + ".lock"):
+        if (folder / KEY_FILE).exists():
+            return folder
+        staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
+        try:
+            build(staging)
+            (staging / KEY_FILE).write_text(json.dumps(config, sort_keys=True, indent=2, ensure_ascii=False))
+            if folder.exists():
+                shutil.rmtree(folder)
+            os.replace(staging, folder)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return folder

@@ -1,0 +1,64 @@
+"""The pretraining objectives of a cross-lingual encoder (chapters 3 and 4).
+
+* cross-entropy, written out: CE(z, y) = −z_y + log Σ_v exp(z_v), whose gradient is softmax(z) − onehot(y);
+* MLM: the cross-entropy averaged over the masked set M only (labels −100 elsewhere) {cite}`devlin2019bert`;
+* TLM: the same loss on a sentence concatenated with its translation {cite}`lample2019cross`;
+* L_cross: InfoNCE over a batch of parallel pairs — each sentence must pick its own translation among the
+  batch's translations, with cosine similarities divided by a temperature τ {cite}`feng2022labse`;
+* the joint objective L = L_MLM + L_TLM + λ·L_cross.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .text.masking import IGNORE_INDEX
+
+
+def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
+    """Mean of −log softmax(z)_y over the rows whose target is not ``ignore_index`` (chapter 4, eq. CE)."""
+    if logits.ndim != 2 or targets.shape != logits.shape[:1]:
+        raise ValueError(f"logits must be (N, V) and targets (N,), got {tuple(logits.shape)} and "
+                         f"{tuple(targets.shape)}")
+    keep = targets != ignore_index
+    if not keep.any():
+        raise ValueError("every target is ignore_index: there is nothing to compute the loss on")
+    z, y = logits[keep], targets[keep]
+    return (torch.logsumexp(z, dim=-1) - z.gather(1, y[:, None]).squeeze(1)).mean()
+
+
+def mlm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Masked LM loss: cross-entropy over the masked positions (labels != −100) of a (..., V) output."""
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE_INDEX)
+
+
+def info_nce(anchors: torch.Tensor, positives: torch.Tensor, temperature: float = 0.05,
+             symmetric: bool = True) -> torch.Tensor:
+    """InfoNCE with in-batch negatives: row i of ``anchors`` must match row i of ``positives``.
+
+    s_ij = cos(a_i, b_j) / τ and L = mean_i −log softmax_j(s_ij)[i]; with ``symmetric`` the loss of the
+    other direction (b → a) is averaged in, as in translation ranking {cite}`feng2022labse`.
+    """
+    if anchors.shape != positives.shape or anchors.ndim != 2:
+        raise ValueError(f"anchors and positives must both be (N, d), got {tuple(anchors.shape)} and "
+                         f"{tuple(positives.shape)}")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be positive, got {temperature!r}")
+    scores = F.normalize(anchors, dim=-1) @ F.normalize(positives, dim=-1).T / temperature
+    targets = torch.arange(len(scores), device=scores.device)
+    loss = F.cross_entropy(scores, targets)
+    return (loss + F.cross_entropy(scores.T, targets)) / 2 if symmetric else loss
+
+
+def joint_objective(mlm: torch.Tensor, tlm: torch.Tensor | None = None, cross: torch.Tensor | None = None,
+                    lam: float = 1.0) -> torch.Tensor:
+    """L = L_MLM + L_TLM + λ·L_cross; a missing term counts as 0 (an ablation)."""
+    if lam < 0:
+        raise ValueError(f"λ weighs a loss and must be non-negative, got {lam!r}")
+    total = mlm
+    if tlm is not None:
+        total = total + tlm
+    if cross is not None and lam > 0:
+        total = total + lam * cross
+    return total

@@ -1,0 +1,295 @@
+"""Joint multilingual pretraining of a tiny XLM-R-style encoder: MLM + TLM + λ·L_cross (chapter 3).
+
+:func:`prepare_data` builds everything from the real corpora of chapter 1: the concept splits, the shared
+tokenizer (trained on α-sampled training text), the monolingual training texts, and the parallel pairs
+(Django UI messages and emoji names, English ↔ each language) for TLM and the contrastive loss. Held-out UI
+messages are kept for retrieval. :func:`pretrain` trains an encoder for a :class:`PretrainingSetup`, and caches
+it on disk under a key of that setup, so later chapters load it instead of training it again.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import asdict, dataclass, field, replace
+from functools import cache
+from pathlib import Path
+
+import datasets
+import torch
+from transformers import AutoTokenizer, PreTrainedTokenizerBase, XLMRobertaForMaskedLM
+
+from .cache import cached
+from .data import (
+    EMOJI_LANGUAGES,
+    LanguageBalancedSampler,
+    load_corpus,
+    load_emoji_names,
+    load_ui_messages,
+    split_by_concept,
+)
+from .data.corpus import parallel_pairs
+from .models.encoder import build_encoder, encoder_config, sentence_embeddings
+from .objectives import info_nce, joint_objective, mlm_loss
+from .retrieval import retrieval_table
+from .runtime import get_profile
+from .text import train_tokenizer
+from .text.batches import encode, tlm_inputs
+from .text.masking import IGNORE_INDEX, mask_tokens, special_ids_of
+from .training import History, TrainingConfig, train
+
+PRETRAINING_LANGUAGES: tuple[str, ...] = ("en", "zh-Hans", "ar", "hi", "sw", "fr", "de", "es", "ru", "ja")
+OBJECTIVES: tuple[str, ...] = ("mlm", "tlm", "cross")
+
+
+@dataclass(frozen=True)
+class PretrainingSetup:
+    """Everything that defines a pretraining run; ``None`` sizes come from the profile."""
+
+    objectives: tuple[str, ...] = OBJECTIVES
+    lam: float = 1.0
+    alpha: float = 0.3
+    temperature: float = 0.05
+    languages: tuple[str, ...] = PRETRAINING_LANGUAGES
+    steps: int | None = None
+    batch_size: int | None = None
+    vocab_size: int | None = None
+    max_length: int = 32
+    pair_sources: tuple[str, ...] = ("ui", "emoji")
+    dropout: float = 0.1
+    learning_rate: float = 1e-3
+    warmup_steps: int = 50
+    seed: int = 0
+    profile: str = field(default_factory=lambda: get_profile().name)
+
+    def __post_init__(self) -> None:
+        unknown = [name for name in self.objectives if name not in OBJECTIVES]
+        if unknown or not self.objectives or "mlm" not in self.objectives:
+            raise ValueError(f"objectives must include 'mlm' and be taken from {OBJECTIVES}, got {self.objectives}")
+        if "cross" in self.objectives and not self.lam > 0:
+            raise ValueError("with the 'cross' objective λ must be positive; leave 'cross' out for λ = 0")
+        if self.languages[0] != "en":
+            raise ValueError("the first language is the pivot of the parallel pairs and must be 'en'")
+
+    def resolved(self) -> PretrainingSetup:
+        profile = get_profile(self.profile)
+        return replace(self, steps=self.steps or profile.train_steps, batch_size=self.batch_size or
+                       profile.batch_size, vocab_size=self.vocab_size or profile.vocab_size)
+
+
+@dataclass
+class PretrainingData:
+    """Tokenizer, language ids, training texts and pairs, held-out pairs for retrieval."""
+
+    tokenizer: PreTrainedTokenizerBase
+    language_ids: dict[str, int]
+    monolingual: datasets.Dataset
+    train_pairs: datasets.Dataset
+    dev_pairs: dict[str, tuple[list[str], list[str]]]
+    test_pairs: dict[str, tuple[list[str], list[str]]]
+
+
+def _pairs(dataset: datasets.Dataset, languages: tuple[str, ...]) -> list[dict[str, str]]:
+    rows = []
+    for lang in languages[1:]:
+        if lang in set(dataset["lang"]):
+            pairs = parallel_pairs(dataset, languages[0], lang)
+            rows += [{"concept": c, "source": s, "target": t, "lang": lang}
+                     for c, s, t in zip(pairs["concept"], pairs["source"], pairs["target"], strict=True)]
+    return rows
+
+
+def _held_out(dataset: datasets.Dataset, languages: tuple[str, ...]) -> dict[str, tuple[list[str], list[str]]]:
+    """Held-out pairs per language, without repeated sources or targets (a repeat makes top-1 ambiguous)."""
+    held_out = {}
+    for lang in languages[1:]:
+        pairs = parallel_pairs(dataset, languages[0], lang)
+        sources, targets = [], []
+        for source, target in zip(pairs["source"], pairs["target"], strict=True):
+            if source.casefold() not in {s.casefold() for s in sources} and \
+                    target.casefold() not in {t.casefold() for t in targets}:
+                sources.append(source)
+                targets.append(target)
+        held_out[lang] = (sources, targets)
+    return held_out
+
+
+@cache
+def prepare_data(languages: tuple[str, ...] = PRETRAINING_LANGUAGES, vocab_size: int = 8000, alpha: float = 0.3,
+                 seed: int = 0, pair_sources: tuple[str, ...] = ("ui", "emoji")) -> PretrainingData:
+    """The training material of chapter 3, split by concept so that no held-out message is trained on."""
+    corpus = split_by_concept(load_corpus(list(languages)), seed=seed)
+    train_texts = corpus["train"]
+    order = LanguageBalancedSampler(train_texts["lang"], alpha=alpha, seed=seed)
+    texts = train_texts["text"]
+    tokenizer = train_tokenizer([texts[i] for i in order], vocab_size=vocab_size)
+    ui = split_by_concept(load_ui_messages(list(languages)), seed=seed)
+    unknown = set(pair_sources) - {"ui", "emoji"}
+    if unknown or not pair_sources:
+        raise ValueError(f"pair_sources are taken from ('ui', 'emoji'), got {pair_sources}")
+    train_pairs = _pairs(ui["train"], languages) if "ui" in pair_sources else []
+    if "emoji" in pair_sources:
+        emoji_languages = tuple(lang for lang in languages if lang in EMOJI_LANGUAGES)
+        emoji = split_by_concept(load_emoji_names(list(emoji_languages)), seed=seed)
+        train_pairs += _pairs(emoji["train"], emoji_languages)
+    return PretrainingData(
+        tokenizer=tokenizer,
+        language_ids={lang: index for index, lang in enumerate(languages)},
+        monolingual=train_texts,
+        train_pairs=datasets.Dataset.from_list(train_pairs),
+        dev_pairs=_held_out(ui["dev"], languages),
+        test_pairs=_held_out(ui["test"], languages),
+    )
+
+
+class PretrainingTask:
+    """The batches and the loss of one pretraining setup: ``batch_fn(step)`` and ``loss_fn(model, batch)``."""
+
+    def __init__(self, setup: PretrainingSetup, data: PretrainingData) -> None:
+        self.setup, self.data = setup.resolved(), data
+        self.mono_sampler = LanguageBalancedSampler(data.monolingual["lang"], alpha=setup.alpha, seed=setup.seed)
+        self.pair_sampler = LanguageBalancedSampler(data.train_pairs["lang"], alpha=setup.alpha, seed=setup.seed)
+        self.mono_texts, self.mono_langs = data.monolingual["text"], data.monolingual["lang"]
+        pairs = data.train_pairs
+        self.sources, self.targets, self.pair_langs, self.concepts = (pairs["source"], pairs["target"],
+                                                                      pairs["lang"], pairs["concept"])
+        self.special = special_ids_of(data.tokenizer)
+
+    def _mask(self, inputs: dict[str, torch.Tensor], generator: torch.Generator) -> dict[str, torch.Tensor]:
+        tokenizer = self.data.tokenizer
+        masked, labels = mask_tokens(inputs["input_ids"], tokenizer.mask_token_id, self.special, len(tokenizer),
+                                     generator=generator)
+        return {**inputs, "input_ids": masked, "labels": labels}
+
+    def batch_fn(self, step: int) -> dict[str, torch.Tensor]:
+        """The batch of ``step``: a pure function of (seed, step), so that training can resume exactly."""
+        setup, tokenizer, ids = self.setup, self.data.tokenizer, self.data.language_ids
+        generator = torch.Generator().manual_seed(setup.seed * 1_000_003 + step)
+        rng = random.Random(setup.seed * 1_000_003 + step)
+        rows = self.mono_sampler.draw(setup.batch_size, generator).tolist()
+        batch = {f"mlm_{k}": v for k, v in self._mask(encode(
+            tokenizer, [self.mono_texts[i] for i in rows], [self.mono_langs[i] for i in rows], ids,
+            setup.max_length), generator).items()}
+        if "tlm" in setup.objectives or "cross" in setup.objectives:
+            pairs = self._distinct_concepts(generator)
+            sources = [self.sources[i] for i in pairs]
+            targets = [self.targets[i] for i in pairs]
+            langs = [self.pair_langs[i] for i in pairs]
+            english = ["en"] * len(pairs)
+        if "tlm" in setup.objectives:
+            flip = [rng.random() < 0.5 for _ in pairs]  # either language may come first
+            first = [t if f else s for s, t, f in zip(sources, targets, flip, strict=True)]
+            second = [s if f else t for s, t, f in zip(sources, targets, flip, strict=True)]
+            first_langs = [lang if f else "en" for lang, f in zip(langs, flip, strict=True)]
+            second_langs = ["en" if f else lang for lang, f in zip(langs, flip, strict=True)]
+            tlm = tlm_inputs(tokenizer, first, second, first_langs, second_langs, ids, setup.max_length)
+            batch.update({f"tlm_{k}": v for k, v in self._mask(tlm, generator).items()})
+        if "cross" in setup.objectives:
+            batch.update({f"src_{k}": v for k, v in encode(tokenizer, sources, english, ids,
+                                                           setup.max_length).items()})
+            batch.update({f"tgt_{k}": v for k, v in encode(tokenizer, targets, langs, ids,
+                                                           setup.max_length).items()})
+        return batch
+
+    def _distinct_concepts(self, generator: torch.Generator) -> list[int]:
+        """Pair rows with distinct concepts, so no in-batch negative is secretly a positive."""
+        chosen, seen = [], set()
+        for index in self.pair_sampler.draw(4 * self.setup.batch_size, generator).tolist():
+            if self.concepts[index] not in seen:
+                seen.add(self.concepts[index])
+                chosen.append(index)
+                if len(chosen) == self.setup.batch_size:
+                    break
+        return chosen
+
+    def loss_fn(self, model: XLMRobertaForMaskedLM, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The joint objective and each of its terms."""
+
+        def part(prefix: str) -> dict[str, torch.Tensor]:
+            return {key[len(prefix):]: value for key, value in batch.items() if key.startswith(prefix)}
+
+        def masked_lm(inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+            # The vocabulary projection is most of a tiny model's compute: apply it to the masked positions
+            # only (about 15% of the tokens) instead of computing logits everywhere and ignoring 85% of them.
+            labels = inputs.pop("labels")
+            hidden = model.roberta(**inputs).last_hidden_state
+            selected = labels != IGNORE_INDEX
+            if not selected.any():  # a batch of very short texts may have nothing masked
+                return hidden.sum() * 0.0
+            return mlm_loss(model.lm_head(hidden[selected]), labels[selected])
+
+        losses = {"mlm": masked_lm(part("mlm_"))}
+        if "tlm" in self.setup.objectives:
+            losses["tlm"] = masked_lm(part("tlm_"))
+        if "cross" in self.setup.objectives:
+            losses["cross"] = info_nce(sentence_embeddings(model, part("src_")),
+                                       sentence_embeddings(model, part("tgt_")), self.setup.temperature)
+        losses["loss"] = joint_objective(losses["mlm"], losses.get("tlm"), losses.get("cross"), self.setup.lam)
+        return losses
+
+    def embedder(self, model: XLMRobertaForMaskedLM, batch_size: int = 256):
+        """``embed(texts, lang)`` for :func:`xlm_course.retrieval.retrieval_table`."""
+
+        @torch.no_grad()
+        def embed(texts, lang):
+            model.eval()
+            parts = []
+            for start in range(0, len(texts), batch_size):
+                chunk = texts[start:start + batch_size]
+                inputs = encode(self.data.tokenizer, chunk, [lang] * len(chunk), self.data.language_ids,
+                                self.setup.max_length)
+                parts.append(sentence_embeddings(model, inputs))
+            return torch.cat(parts)
+
+        return embed
+
+    def retrieval(self, model: XLMRobertaForMaskedLM, split: str = "test"):
+        pairs = self.data.test_pairs if split == "test" else self.data.dev_pairs
+        return retrieval_table(self.embedder(model), pairs)
+
+
+@dataclass
+class Pretrained:
+    """A pretrained encoder with its tokenizer, task (data and batches) and training history."""
+
+    model: XLMRobertaForMaskedLM
+    tokenizer: PreTrainedTokenizerBase
+    task: PretrainingTask
+    history: History
+    folder: Path | None = None
+
+
+def pretrain(setup: PretrainingSetup = PretrainingSetup(), use_cache: bool = True, progress: bool = True,
+             eval_every: int | None = None) -> Pretrained:
+    """Pretrain (or load from the cache) the encoder of ``setup``."""
+    setup = setup.resolved()
+    data = prepare_data(setup.languages, setup.vocab_size, setup.alpha, setup.seed, setup.pair_sources)
+    task = PretrainingTask(setup, data)
+
+    def run() -> tuple[XLMRobertaForMaskedLM, History]:
+        config = encoder_config(len(data.tokenizer), setup.languages, get_profile(setup.profile),
+                                dropout=setup.dropout, max_position_embeddings=setup.max_length + 2)
+        model = build_encoder(config, seed=setup.seed)
+        evaluate = (lambda m: {"retrieval": task.retrieval(m, "dev")["mean"].mean()}) if eval_every else None
+        history = train(model, task.loss_fn, task.batch_fn,
+                        TrainingConfig(steps=setup.steps, learning_rate=setup.learning_rate,
+                                       warmup_steps=min(setup.warmup_steps, setup.steps), seed=setup.seed,
+                                       eval_every=eval_every, progress=progress), evaluate=evaluate)
+        return model, history
+
+    if not use_cache:
+        model, history = run()
+        return Pretrained(model, data.tokenizer, task, history)
+
+    def build(folder: Path) -> None:
+        model, history = run()
+        model.save_pretrained(folder)
+        data.tokenizer.save_pretrained(folder)
+        (folder / "history.json").write_text(json.dumps({"losses": history.losses,
+                                                         "evaluations": history.evaluations}))
+
+    folder = cached("pretrained", asdict(setup), build)
+    model = XLMRobertaForMaskedLM.from_pretrained(folder).eval()
+    saved = json.loads((folder / "history.json").read_text())
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    return Pretrained(model, tokenizer, task, History(saved["losses"], saved["evaluations"]), folder)
