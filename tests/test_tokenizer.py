@@ -50,6 +50,13 @@ def test_unseen_scripts_use_bytes(tokenizer):
     assert tokens[-4:] == ["<0xF0>", "<0x93>", "<0x80>", "<0x80>"]
 
 
+def test_training_is_deterministic(corpus):
+    """The trainer's floating-point sums vary between runs; the ids must not."""
+    first = train_tokenizer(corpus["text"], vocab_size=2000).get_vocab()
+    second = train_tokenizer(corpus["text"], vocab_size=2000).get_vocab()
+    assert first == second
+
+
 def test_saved_tokenizer_loads_back(tmp_path, tokenizer):
     tokenizer.save_pretrained(tmp_path)
     again = AutoTokenizer.from_pretrained(tmp_path)

@@ -40,6 +40,9 @@ from .training import History, TrainingConfig, train
 
 PRETRAINING_LANGUAGES: tuple[str, ...] = ("en", "zh-Hans", "ar", "hi", "sw", "fr", "de", "es", "ru", "ja")
 OBJECTIVES: tuple[str, ...] = ("mlm", "tlm", "cross")
+# Part of every cache key: bump it when the data, tokenizer or training code changes what a setup produces,
+# so that a cache written by older code is never loaded as if it were current.
+RECIPE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -47,15 +50,16 @@ class PretrainingSetup:
     """Everything that defines a pretraining run; ``None`` sizes come from the profile."""
 
     objectives: tuple[str, ...] = OBJECTIVES
-    lam: float = 1.0
+    lam: float = 3.0
     alpha: float = 0.3
-    temperature: float = 0.05
+    temperature: float = 0.1
     languages: tuple[str, ...] = PRETRAINING_LANGUAGES
     steps: int | None = None
-    batch_size: int | None = None
+    batch_size: int | None = None  # contrastive pairs per step (the in-batch negatives)
+    masked_batch_size: int | None = None  # texts (MLM) and pairs (TLM) per step; default: half of batch_size
     vocab_size: int | None = None
-    max_length: int = 32
-    pair_sources: tuple[str, ...] = ("ui", "emoji")
+    max_length: int | None = None  # tokens per sentence
+    pair_sources: tuple[str, ...] = ("ui",)
     dropout: float = 0.1
     learning_rate: float = 1e-3
     warmup_steps: int = 50
@@ -73,8 +77,11 @@ class PretrainingSetup:
 
     def resolved(self) -> PretrainingSetup:
         profile = get_profile(self.profile)
-        return replace(self, steps=self.steps or profile.train_steps, batch_size=self.batch_size or
-                       profile.batch_size, vocab_size=self.vocab_size or profile.vocab_size)
+        batch_size = self.batch_size or profile.batch_size
+        return replace(self, steps=self.steps or profile.train_steps, batch_size=batch_size,
+                       max_length=self.max_length or profile.max_seq_len,
+                       masked_batch_size=self.masked_batch_size or max(1, batch_size // 2),
+                       vocab_size=self.vocab_size or profile.vocab_size)
 
 
 @dataclass
@@ -116,7 +123,7 @@ def _held_out(dataset: datasets.Dataset, languages: tuple[str, ...]) -> dict[str
 
 @cache
 def prepare_data(languages: tuple[str, ...] = PRETRAINING_LANGUAGES, vocab_size: int = 8000, alpha: float = 0.3,
-                 seed: int = 0, pair_sources: tuple[str, ...] = ("ui", "emoji")) -> PretrainingData:
+                 seed: int = 0, pair_sources: tuple[str, ...] = ("ui",)) -> PretrainingData:
     """The training material of chapter 3, split by concept so that no held-out message is trained on."""
     corpus = split_by_concept(load_corpus(list(languages)), seed=seed)
     train_texts = corpus["train"]
@@ -140,6 +147,12 @@ def prepare_data(languages: tuple[str, ...] = PRETRAINING_LANGUAGES, vocab_size:
         dev_pairs=_held_out(ui["dev"], languages),
         test_pairs=_held_out(ui["test"], languages),
     )
+
+
+def data_for(setup: PretrainingSetup) -> PretrainingData:
+    """The (cached) training material of ``setup``."""
+    setup = setup.resolved()
+    return prepare_data(setup.languages, setup.vocab_size, setup.alpha, setup.seed, setup.pair_sources)
 
 
 class PretrainingTask:
@@ -166,7 +179,7 @@ class PretrainingTask:
         setup, tokenizer, ids = self.setup, self.data.tokenizer, self.data.language_ids
         generator = torch.Generator().manual_seed(setup.seed * 1_000_003 + step)
         rng = random.Random(setup.seed * 1_000_003 + step)
-        rows = self.mono_sampler.draw(setup.batch_size, generator).tolist()
+        rows = self.mono_sampler.draw(setup.masked_batch_size, generator).tolist()
         batch = {f"mlm_{k}": v for k, v in self._mask(encode(
             tokenizer, [self.mono_texts[i] for i in rows], [self.mono_langs[i] for i in rows], ids,
             setup.max_length), generator).items()}
@@ -177,11 +190,12 @@ class PretrainingTask:
             langs = [self.pair_langs[i] for i in pairs]
             english = ["en"] * len(pairs)
         if "tlm" in setup.objectives:
-            flip = [rng.random() < 0.5 for _ in pairs]  # either language may come first
-            first = [t if f else s for s, t, f in zip(sources, targets, flip, strict=True)]
-            second = [s if f else t for s, t, f in zip(sources, targets, flip, strict=True)]
-            first_langs = [lang if f else "en" for lang, f in zip(langs, flip, strict=True)]
-            second_langs = ["en" if f else lang for lang, f in zip(langs, flip, strict=True)]
+            n = setup.masked_batch_size
+            flip = [rng.random() < 0.5 for _ in pairs[:n]]  # either language may come first
+            first = [t if f else s for s, t, f in zip(sources[:n], targets[:n], flip, strict=True)]
+            second = [s if f else t for s, t, f in zip(sources[:n], targets[:n], flip, strict=True)]
+            first_langs = [lang if f else "en" for lang, f in zip(langs[:n], flip, strict=True)]
+            second_langs = ["en" if f else lang for lang, f in zip(langs[:n], flip, strict=True)]
             tlm = tlm_inputs(tokenizer, first, second, first_langs, second_langs, ids, setup.max_length)
             batch.update({f"tlm_{k}": v for k, v in self._mask(tlm, generator).items()})
         if "cross" in setup.objectives:
@@ -263,7 +277,7 @@ def pretrain(setup: PretrainingSetup = PretrainingSetup(), use_cache: bool = Tru
              eval_every: int | None = None) -> Pretrained:
     """Pretrain (or load from the cache) the encoder of ``setup``."""
     setup = setup.resolved()
-    data = prepare_data(setup.languages, setup.vocab_size, setup.alpha, setup.seed, setup.pair_sources)
+    data = data_for(setup)
     task = PretrainingTask(setup, data)
 
     def run() -> tuple[XLMRobertaForMaskedLM, History]:
@@ -288,8 +302,9 @@ def pretrain(setup: PretrainingSetup = PretrainingSetup(), use_cache: bool = Tru
         (folder / "history.json").write_text(json.dumps({"losses": history.losses,
                                                          "evaluations": history.evaluations}))
 
-    folder = cached("pretrained", asdict(setup), build)
+    folder = cached("pretrained", {"recipe": RECIPE_VERSION, **asdict(setup)}, build)
     model = XLMRobertaForMaskedLM.from_pretrained(folder).eval()
     saved = json.loads((folder / "history.json").read_text())
-    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)  # the tokenizer the model was trained with
+    task = PretrainingTask(setup, replace(data, tokenizer=tokenizer))
     return Pretrained(model, tokenizer, task, History(saved["losses"], saved["evaluations"]), folder)

@@ -41,10 +41,10 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    "ci": Profile("ci", hidden_size=128, num_layers=2, num_heads=4, vocab_size=8000, max_seq_len=64,
-                  batch_size=32, train_steps=600, prefers_gpu=False, uses_hub_checkpoints=False),
-    "colab": Profile("colab", hidden_size=256, num_layers=4, num_heads=4, vocab_size=16000, max_seq_len=128,
-                     batch_size=64, train_steps=4000, prefers_gpu=True, uses_hub_checkpoints=False),
+    "ci": Profile("ci", hidden_size=128, num_layers=2, num_heads=4, vocab_size=8000, max_seq_len=32,
+                  batch_size=32, train_steps=1600, prefers_gpu=False, uses_hub_checkpoints=False),
+    "colab": Profile("colab", hidden_size=256, num_layers=4, num_heads=4, vocab_size=16000, max_seq_len=64,
+                     batch_size=64, train_steps=6000, prefers_gpu=True, uses_hub_checkpoints=False),
     "hub": Profile("hub", hidden_size=768, num_layers=12, num_heads=12, vocab_size=250002, max_seq_len=128,
                    batch_size=32, train_steps=1000, prefers_gpu=True, uses_hub_checkpoints=True),
 }

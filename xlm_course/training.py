@@ -80,7 +80,9 @@ def _optimizer(model: torch.nn.Module, config: TrainingConfig) -> torch.optim.Op
         if parameter.requires_grad:
             (no_decay if parameter.ndim < 2 or "LayerNorm" in name or "norm" in name else decay).append(parameter)
     groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=config.learning_rate)
+    # The fused kernel updates all parameters in one pass (CPU and CUDA), as transformers' Trainer does.
+    fused = all(p.device.type in ("cpu", "cuda") for group in groups for p in group["params"])
+    return torch.optim.AdamW(groups, lr=config.learning_rate, fused=fused)
 
 
 def linear_warmup_decay(config: TrainingConfig) -> Callable[[int], float]:

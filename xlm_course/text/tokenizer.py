@@ -78,7 +78,20 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 8000, character_cove
             yield "".join(char for char in text if char in kept or char.isspace())
 
     tokenizer.train_from_iterator(without_rare_characters(), trainer=trainer, length=len(texts))
-    vocab = [(piece, float(score)) for piece, score in json.loads(tokenizer.to_str())["model"]["vocab"]]
+    trained = [(piece, float(score)) for piece, score in json.loads(tokenizer.to_str())["model"]["vocab"]]
+    # The trainer's scores differ between runs in their last digits (parallel floating-point sums), which
+    # reorders near-ties and so changes token ids. Rounding the scores and sorting by (score, piece) gives the
+    # same ids in every run.
+    # The trainer also appends the required single characters it never scored, with made-up scores in
+    # hash-map order; give them one common score, so that only their code points order them.
+    specials = [(piece, score) for piece, score in trained if piece in SPECIAL_TOKENS]
+    ordinary = [(piece, score) for piece, score in trained if piece not in SPECIAL_TOKENS]
+    lowest_scored = min((score for piece, score in ordinary if len(piece) > 1), default=0.0)
+    unscored = [score for piece, score in ordinary if len(piece) == 1 and score < lowest_scored]
+    floor = round(min(unscored), 6) if unscored else None
+    pieces = sorted(((piece, floor if len(piece) == 1 and score < lowest_scored else round(score, 6))
+                     for piece, score in ordinary), key=lambda item: (-item[1], item[0]))
+    vocab = specials + pieces
     learned = {piece for piece, _ in vocab}
     floor = min(score for _, score in vocab) - 10.0  # byte pieces are used only when nothing else fits
     vocab += [(piece, floor) for piece in BYTE_PIECES if piece not in learned]
