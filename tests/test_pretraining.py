@@ -64,6 +64,8 @@ def test_pretrain_records_each_objective_and_caches(tmp_path, monkeypatch):
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"objectives": ("tlm",)}, "include 'mlm'"), ({"objectives": ("mlm", "nsp")}, "include 'mlm'"),
     ({"lam": 0.0}, "λ must be positive"), ({"languages": ("fr", "en")}, "pivot"),
+    ({"alpha": 0.0}, "alpha"), ({"temperature": 0.0}, "temperature"), ({"dropout": 1.0}, "dropout"),
+    ({"pair_sources": ("wiki",)}, "pair_sources"), ({"steps": 0}, "steps"), ({"batch_size": 2.5}, "batch_size"),
 ])
 def test_bad_setups(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -74,6 +74,18 @@ class PretrainingSetup:
             raise ValueError("with the 'cross' objective λ must be positive; leave 'cross' out for λ = 0")
         if self.languages[0] != "en":
             raise ValueError("the first language is the pivot of the parallel pairs and must be 'en'")
+        if not 0.0 < self.alpha <= 1.0:
+            raise ValueError(f"alpha must lie in (0, 1], got {self.alpha!r}")
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be positive, got {self.temperature!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout!r}")
+        if not self.pair_sources or set(self.pair_sources) - {"ui", "emoji"}:
+            raise ValueError(f"pair_sources are taken from ('ui', 'emoji'), got {self.pair_sources!r}")
+        for name in ("steps", "batch_size", "masked_batch_size", "vocab_size", "max_length"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a positive int or None (the profile's value), got {value!r}")
 
     def resolved(self) -> PretrainingSetup:
         profile = get_profile(self.profile)
@@ -111,10 +123,11 @@ def _held_out(dataset: datasets.Dataset, languages: tuple[str, ...]) -> dict[str
     held_out = {}
     for lang in languages[1:]:
         pairs = parallel_pairs(dataset, languages[0], lang)
-        sources, targets = [], []
+        sources, targets, seen_sources, seen_targets = [], [], set(), set()
         for source, target in zip(pairs["source"], pairs["target"], strict=True):
-            if source.casefold() not in {s.casefold() for s in sources} and \
-                    target.casefold() not in {t.casefold() for t in targets}:
+            if source.casefold() not in seen_sources and target.casefold() not in seen_targets:
+                seen_sources.add(source.casefold())
+                seen_targets.add(target.casefold())
                 sources.append(source)
                 targets.append(target)
         held_out[lang] = (sources, targets)

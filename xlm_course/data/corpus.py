@@ -49,8 +49,11 @@ def load_corpus(languages: Iterable[str], sources: Iterable[str] = tuple(SOURCES
     available = {name: set(SOURCES[name][0]()) for name in chosen_sources}
     missing = [tag for tag in wanted if not any(tag in langs for langs in available.values())]
     if missing:
-        raise ValueError(f"no source among {chosen_sources} has {missing}; "
-                         f"e.g. the UI catalogues have {', '.join(sorted(available.get('ui', set()))[:40])} ...")
+        offered = "; ".join(f"{name}: {', '.join(sorted(langs))}" for name, langs in available.items()
+                            if name != "udhr")
+        udhr = f" (udhr has {len(available['udhr'])} languages, see available_udhr_languages())" \
+            if "udhr" in available else ""
+        raise ValueError(f"no source among {chosen_sources} has {missing}. Available: {offered}{udhr}")
     columns: dict[str, list] = {"source": [], "concept": [], "lang": [], "text": []}
     for name in chosen_sources:
         present = [tag for tag in wanted if tag in available[name]]
