@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xlm_course.objectives import cross_entropy, info_nce, joint_objective, mlm_loss
+from xlm_course.objectives import cross_entropy, info_nce, joint_objective, masked_lm_loss, mlm_loss
 
 
 @settings(deadline=None, max_examples=40)
@@ -73,3 +73,33 @@ def test_joint_objective():
     assert joint_objective(mlm) == 2 and joint_objective(mlm, cross=cross, lam=0.0) == 2
     with pytest.raises(ValueError, match="non-negative"):
         joint_objective(mlm, tlm, cross, -1)
+
+
+def _tiny_masked_lm() -> tuple[torch.nn.Module, dict[str, torch.Tensor]]:
+    from xlm_course.models.encoder import build_encoder, encoder_config
+    from xlm_course.runtime import PROFILES
+
+    config = encoder_config(50, ["en", "fr"], PROFILES["ci"], hidden_size=16, num_hidden_layers=1,
+                            num_attention_heads=2, intermediate_size=32, max_position_embeddings=20)
+    model = build_encoder(config, seed=0).eval()
+    generator = torch.Generator().manual_seed(0)
+    input_ids = torch.randint(5, 50, (3, 9), generator=generator)
+    labels = torch.full_like(input_ids, -100)
+    labels[:, 2] = input_ids[:, 2]
+    labels[0, 5] = input_ids[0, 5]
+    return model, {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids), "labels": labels}
+
+
+def test_masked_lm_loss_equals_the_full_vocabulary_loss():
+    model, inputs = _tiny_masked_lm()
+    torch.testing.assert_close(masked_lm_loss(model, inputs), model(**inputs).loss)
+    assert "labels" in inputs  # the caller's batch is left as it was
+
+
+def test_masked_lm_loss_with_nothing_masked_is_a_differentiable_zero_and_labels_are_required():
+    model, inputs = _tiny_masked_lm()
+    inputs["labels"] = torch.full_like(inputs["input_ids"], -100)
+    loss = masked_lm_loss(model, inputs)
+    assert loss.item() == 0.0 and loss.requires_grad
+    with pytest.raises(ValueError, match="need 'labels'"):
+        masked_lm_loss(model, {"input_ids": inputs["input_ids"]})

@@ -10,8 +10,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 import torch.nn.functional as F
+from transformers import XLMRobertaForMaskedLM
 
 from .text.masking import IGNORE_INDEX
 
@@ -31,6 +34,23 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int
 def mlm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Masked LM loss: cross-entropy over the masked positions (labels != −100) of a (..., V) output."""
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE_INDEX)
+
+
+def masked_lm_loss(model: XLMRobertaForMaskedLM, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """MLM loss of a masked batch (with ``labels``), projecting to the vocabulary at the masked positions only.
+
+    Same value as ``model(**inputs).loss``, but the vocabulary projection, most of a small model's compute, runs
+    on about 15% of the tokens instead of all of them (benchmarks/pretraining_throughput.py measures the gain).
+    """
+    if "labels" not in inputs:
+        raise ValueError(f"inputs need 'labels' (−100 where nothing is predicted); got keys {sorted(inputs)}")
+    encoder_inputs = {key: value for key, value in inputs.items() if key != "labels"}
+    labels = inputs["labels"]
+    hidden = model.roberta(**encoder_inputs).last_hidden_state
+    selected = labels != IGNORE_INDEX
+    if not selected.any():  # a batch of very short texts may have nothing masked: a zero that keeps the graph
+        return hidden.sum() * 0.0
+    return mlm_loss(model.lm_head(hidden[selected]), labels[selected])
 
 
 def info_nce(anchors: torch.Tensor, positives: torch.Tensor, temperature: float = 0.05,

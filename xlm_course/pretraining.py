@@ -30,12 +30,12 @@ from .data import (
 )
 from .data.corpus import parallel_pairs
 from .models.encoder import build_encoder, encoder_config, sentence_embeddings
-from .objectives import info_nce, joint_objective, mlm_loss
+from .objectives import info_nce, joint_objective, masked_lm_loss
 from .retrieval import retrieval_table
 from .runtime import get_profile
 from .text import train_tokenizer
 from .text.batches import encode, tlm_inputs
-from .text.masking import IGNORE_INDEX, mask_tokens, special_ids_of
+from .text.masking import mask_tokens, special_ids_of
 from .training import History, TrainingConfig, train
 
 PRETRAINING_LANGUAGES: tuple[str, ...] = ("en", "zh-Hans", "ar", "hi", "sw", "fr", "de", "es", "ru", "ja")
@@ -235,19 +235,9 @@ class PretrainingTask:
         def part(prefix: str) -> dict[str, torch.Tensor]:
             return {key[len(prefix):]: value for key, value in batch.items() if key.startswith(prefix)}
 
-        def masked_lm(inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-            # The vocabulary projection is most of a tiny model's compute: apply it to the masked positions
-            # only (about 15% of the tokens) instead of computing logits everywhere and ignoring 85% of them.
-            labels = inputs.pop("labels")
-            hidden = model.roberta(**inputs).last_hidden_state
-            selected = labels != IGNORE_INDEX
-            if not selected.any():  # a batch of very short texts may have nothing masked
-                return hidden.sum() * 0.0
-            return mlm_loss(model.lm_head(hidden[selected]), labels[selected])
-
-        losses = {"mlm": masked_lm(part("mlm_"))}
+        losses = {"mlm": masked_lm_loss(model, part("mlm_"))}
         if "tlm" in self.setup.objectives:
-            losses["tlm"] = masked_lm(part("tlm_"))
+            losses["tlm"] = masked_lm_loss(model, part("tlm_"))
         if "cross" in self.setup.objectives:
             losses["cross"] = info_nce(sentence_embeddings(model, part("src_")),
                                        sentence_embeddings(model, part("tgt_")), self.setup.temperature)
