@@ -135,14 +135,21 @@ def _held_out(dataset: datasets.Dataset, languages: tuple[str, ...]) -> dict[str
 
 
 @cache
+def _training_text(languages: tuple[str, ...], vocab_size: int, alpha: float,
+                   seed: int) -> tuple[datasets.Dataset, PreTrainedTokenizerBase]:
+    """The training split of the corpus and the tokenizer trained on it (shared by setups that differ only in
+    their parallel data)."""
+    train_texts = split_by_concept(load_corpus(list(languages)), seed=seed)["train"]
+    order = LanguageBalancedSampler(train_texts["lang"], alpha=alpha, seed=seed)
+    texts = train_texts["text"]
+    return train_texts, train_tokenizer([texts[i] for i in order], vocab_size=vocab_size)
+
+
+@cache
 def prepare_data(languages: tuple[str, ...] = PRETRAINING_LANGUAGES, vocab_size: int = 8000, alpha: float = 0.3,
                  seed: int = 0, pair_sources: tuple[str, ...] = ("ui",)) -> PretrainingData:
     """The training material of chapter 3, split by concept so that no held-out message is trained on."""
-    corpus = split_by_concept(load_corpus(list(languages)), seed=seed)
-    train_texts = corpus["train"]
-    order = LanguageBalancedSampler(train_texts["lang"], alpha=alpha, seed=seed)
-    texts = train_texts["text"]
-    tokenizer = train_tokenizer([texts[i] for i in order], vocab_size=vocab_size)
+    train_texts, tokenizer = _training_text(languages, vocab_size, alpha, seed)
     ui = split_by_concept(load_ui_messages(list(languages)), seed=seed)
     unknown = set(pair_sources) - {"ui", "emoji"}
     if unknown or not pair_sources:
