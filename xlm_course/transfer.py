@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import f1_score
 from transformers import (
+    AutoModel,
     AutoModelForSequenceClassification,
     PretrainedConfig,
     PreTrainedModel,
@@ -71,6 +72,15 @@ class EncoderSource:
         """Model inputs with each text's language id (0 for every language when the model has none)."""
         ids = self.language_ids if self.language_ids is not None else dict.fromkeys(languages, 0)
         return encode(self.tokenizer, texts, languages, ids, max_length)
+
+    def encoder(self, seed: int = 0) -> PreTrainedModel:
+        """The bare encoder (no head): these weights, or a random initialisation drawn with ``seed``."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = AutoModel.from_config(self.config, add_pooling_layer=False)
+        if self.weights is not None:
+            model.load_state_dict(self.weights)
+        return model
 
     def classifier(self, labels: Sequence[str], seed: int = 0) -> PreTrainedModel:
         """A sequence classifier over ``labels``: this encoder plus a new head (initialised with ``seed``)."""
