@@ -6,7 +6,8 @@ alignment loss of pretraining, now on task pairs. Metrics, for queries each with
 
 * accuracy@1: the share of queries whose top-ranked item is relevant;
 * MRR: the mean of 1 / (rank of the first relevant item);
-* recall@k: the share of a query's relevant items found in its top k, averaged over queries.
+* recall@k: the share of a query's relevant items found in its top k, averaged over queries;
+* precision@k: the share of the top k that is relevant, averaged over queries.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from .transfer import EncoderSource
 
 def ranking_metrics(scores: torch.Tensor, relevant: Sequence[Collection[int]],
                     ks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
-    """accuracy@1, MRR and recall@k of a (queries × pool) score matrix, higher scores ranked first."""
+    """accuracy@1, MRR, recall@k and precision@k of a (queries × pool) score matrix, higher scores first."""
     if scores.ndim != 2 or len(relevant) != scores.shape[0] or scores.shape[0] == 0:
         raise ValueError(f"scores must be (queries, pool) with one relevant set per query; got {tuple(scores.shape)} "
                          f"and {len(relevant)} sets")
@@ -37,15 +38,18 @@ def ranking_metrics(scores: torch.Tensor, relevant: Sequence[Collection[int]],
     order = scores.argsort(dim=1, descending=True)
     ranks = torch.empty_like(order)
     ranks.scatter_(1, order, torch.arange(scores.shape[1]).expand_as(order).contiguous())
-    first, recall = [], {k: [] for k in ks}
+    first, recall, precision = [], {k: [] for k in ks}, {k: [] for k in ks}
     for row, items in enumerate(relevant):
         item_ranks = ranks[row, list(items)]
         first.append(int(item_ranks.min()))
         for k in ks:
-            recall[k].append(float((item_ranks < k).float().mean()))
+            found = float((item_ranks < k).sum())
+            recall[k].append(found / len(items))
+            precision[k].append(found / min(k, scores.shape[1]))
     first_rank = torch.tensor(first, dtype=torch.float)
     metrics = {"accuracy@1": float((first_rank == 0).float().mean()), "MRR": float((1 / (first_rank + 1)).mean())}
     metrics.update({f"recall@{k}": sum(values) / len(values) for k, values in recall.items()})
+    metrics.update({f"precision@{k}": sum(values) / len(values) for k, values in precision.items()})
     return metrics
 
 
