@@ -24,6 +24,7 @@ from sklearn.metrics import f1_score
 from transformers import (
     AutoModel,
     AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
     PretrainedConfig,
     PreTrainedModel,
     PreTrainedTokenizerBase,
@@ -84,6 +85,14 @@ class EncoderSource:
 
     def classifier(self, labels: Sequence[str], seed: int = 0) -> PreTrainedModel:
         """A sequence classifier over ``labels``: this encoder plus a new head (initialised with ``seed``)."""
+        return self.with_head(AutoModelForSequenceClassification, labels, seed)
+
+    def token_classifier(self, labels: Sequence[str], seed: int = 0) -> PreTrainedModel:
+        """A token classifier (one label per token, chapter 6.2): this encoder plus a new linear head."""
+        return self.with_head(AutoModelForTokenClassification, labels, seed)
+
+    def with_head(self, auto_class: type, labels: Sequence[str], seed: int = 0) -> PreTrainedModel:
+        """This encoder under the head of a transformers ``AutoModelFor...`` class, with ``labels`` as outputs."""
         labels = list(labels)
         if len(labels) < 2 or len(set(labels)) != len(labels):
             raise ValueError(f"labels must be at least two distinct names, got {labels!r}")
@@ -91,7 +100,7 @@ class EncoderSource:
                                 label2id={label: i for i, label in enumerate(labels)})
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            model = AutoModelForSequenceClassification.from_config(config)
+            model = auto_class.from_config(config)
         if self.weights is not None:
             model.base_model.load_state_dict(self.weights)
         return model
