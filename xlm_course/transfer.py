@@ -129,6 +129,15 @@ def course_encoders(progress: bool = False) -> dict[str, EncoderSource]:
             "random init": EncoderSource.from_pretrained("random init", pretrained, random_init=True)}
 
 
+def downstream_mlm(progress: bool = False) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """The applications' masked language model and tokenizer: :data:`DOWNSTREAM_SETUP` pretrained (or loaded
+    from the cache) offline, ``xlm-roberta-base`` under the ``hub`` profile."""
+    if get_profile().uses_hub_checkpoints:
+        return load_hub_encoder("xlm-roberta-base")
+    pretrained = pretrain(DOWNSTREAM_SETUP, progress=progress)
+    return pretrained.model, pretrained.tokenizer
+
+
 @dataclass(frozen=True)
 class ClassificationTask:
     """Labelled texts in several languages, split by concept: columns concept, lang, text, label (an int)."""
@@ -406,7 +415,7 @@ def transfer_ratio(table: pd.DataFrame, source_lang: str = "en") -> float:
 
 __all__ = [
     "DOWNSTREAM_LANGUAGES", "DOWNSTREAM_SETUP", "ClassificationTask", "EncoderSource", "FineTuneConfig",
-    "FineTuned", "course_encoders", "emoji_category_task", "emoji_sentiment_task", "evaluate", "few_shot_curve", "finetune",
+    "FineTuned", "course_encoders", "downstream_mlm", "emoji_category_task", "emoji_sentiment_task", "evaluate", "few_shot_curve", "finetune",
     "mean_and_std", "model_selection", "predict", "transfer_matrix", "transfer_ratio", "transfer_summary",
     "zero_shot_table",
 ]
