@@ -4,3 +4,24 @@ import os
 for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
     os.environ.setdefault(name, "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_source():
+    """A tiny random XLM-R encoder with a tokenizer trained on emoji names (en, fr, de, ja): fast enough for tests
+    of everything that fine-tunes."""
+    from xlm_course.models.encoder import build_encoder, encoder_config
+    from xlm_course.runtime import PROFILES
+    from xlm_course.text import train_tokenizer
+    from xlm_course.transfer import EncoderSource, emoji_category_task
+
+    languages = ("en", "fr", "de", "ja")
+    texts = list(emoji_category_task(languages).frame("train")["text"])
+    tokenizer = train_tokenizer(texts, vocab_size=800)
+    config = encoder_config(len(tokenizer), list(languages), PROFILES["ci"], hidden_size=16, num_hidden_layers=1,
+                            num_attention_heads=2, intermediate_size=32)
+    return EncoderSource.from_model("tiny", build_encoder(config, seed=0), tokenizer,
+                                    {lang: i for i, lang in enumerate(languages)})

@@ -10,12 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import f1_score
 
-from xlm_course.models.encoder import build_encoder, encoder_config
-from xlm_course.runtime import PROFILES
-from xlm_course.text import train_tokenizer
 from xlm_course.training import History
 from xlm_course.transfer import (
-    EncoderSource,
     FineTuneConfig,
     emoji_category_task,
     emoji_sentiment_task,
@@ -40,12 +36,8 @@ def task():
 
 
 @pytest.fixture(scope="module")
-def source(task):
-    tokenizer = train_tokenizer(list(task.frame("train")["text"]), vocab_size=600)
-    config = encoder_config(len(tokenizer), list(LANGS), PROFILES["ci"], hidden_size=16, num_hidden_layers=1,
-                            num_attention_heads=2, intermediate_size=32)
-    model = build_encoder(config, seed=0)
-    return EncoderSource.from_model("tiny", model, tokenizer, {lang: i for i, lang in enumerate(LANGS)})
+def source(tiny_source):
+    return tiny_source
 
 
 def test_task_is_split_by_emoji_with_shared_labels(task):
@@ -106,7 +98,7 @@ def test_classifier_copies_the_encoder_and_seeds_the_head(source, task):
 def test_a_source_without_language_ids_sends_type_zero(source):
     inputs = replace(source, language_ids=None).encode(["pizza", "pizza"], ["fr", "ja"], 16)
     assert inputs["token_type_ids"].abs().sum() == 0
-    assert source.encode(["pizza"], ["de"], 16)["token_type_ids"].max() == LANGS.index("de")
+    assert source.encode(["pizza"], ["de"], 16)["token_type_ids"].max() == source.language_ids["de"]
 
 
 def test_finetune_is_deterministic_and_records_dev_and_test(source, task):

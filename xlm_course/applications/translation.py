@@ -10,6 +10,7 @@ messages with sacrebleu's BLEU and chrF.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -103,9 +104,11 @@ def train_translator(model: EncoderDecoderModel, tokenizer: PreTrainedTokenizerB
         chosen = torch.randint(len(sources), (batch_size,), generator=generator).tolist()
         return _batch(tokenizer, [sources[i] for i in chosen], [targets[i] for i in chosen], max_length)
 
-    return train(model, lambda model, batch: {"loss": model(**batch).loss}, batch_fn,
-                 TrainingConfig(steps=steps, learning_rate=learning_rate, warmup_steps=steps // 10, seed=seed,
-                                bf16=bf16, progress=False))
+    with warnings.catch_warnings():  # transformers warns on every call that labels now build decoder inputs
+        warnings.filterwarnings("ignore", message="Version v4.12.0 introduces", category=FutureWarning)
+        return train(model, lambda model, batch: {"loss": model(**batch).loss}, batch_fn,
+                     TrainingConfig(steps=steps, learning_rate=learning_rate, warmup_steps=max(1, steps // 10),
+                                    seed=seed, bf16=bf16, progress=False))
 
 
 @torch.no_grad()
