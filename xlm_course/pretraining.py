@@ -110,9 +110,10 @@ class PretrainingData:
 
 def _pairs(dataset: datasets.Dataset, languages: tuple[str, ...]) -> list[dict[str, str]]:
     rows = []
+    present = set(dataset.select_columns(["lang"]).to_dict()["lang"])
     for lang in languages[1:]:
-        if lang in set(dataset["lang"]):
-            pairs = parallel_pairs(dataset, languages[0], lang)
+        if lang in present:
+            pairs = parallel_pairs(dataset, languages[0], lang).to_dict()
             rows += [{"concept": c, "source": s, "target": t, "lang": lang}
                      for c, s, t in zip(pairs["concept"], pairs["source"], pairs["target"], strict=True)]
     return rows
@@ -122,7 +123,7 @@ def _held_out(dataset: datasets.Dataset, languages: tuple[str, ...]) -> dict[str
     """Held-out pairs per language, without repeated sources or targets (a repeat makes top-1 ambiguous)."""
     held_out = {}
     for lang in languages[1:]:
-        pairs = parallel_pairs(dataset, languages[0], lang)
+        pairs = parallel_pairs(dataset, languages[0], lang).to_dict()
         sources, targets, seen_sources, seen_targets = [], [], set(), set()
         for source, target in zip(pairs["source"], pairs["target"], strict=True):
             if source.casefold() not in seen_sources and target.casefold() not in seen_targets:

@@ -74,14 +74,16 @@ def parallel_pairs(dataset: datasets.Dataset, source_lang: str, target_lang: str
     if pair_by not in dataset.column_names:
         raise ValueError(f"dataset has no column {pair_by!r} to pair rows by; its columns are {dataset.column_names}")
     source_lang, target_lang = to_bcp47(source_lang), to_bcp47(target_lang)
-    present = set(dataset.unique("lang"))
+    # one columnar read: iterating a datasets column row by row is ~50× slower
+    columns = dataset.select_columns(list(dict.fromkeys([pair_by, "concept", "lang", text_column]))).to_dict()
+    present = set(columns["lang"])
     for tag in (source_lang, target_lang):
         if tag not in present:
             raise ValueError(f"the dataset has no rows in {tag!r}; it has {', '.join(sorted(present))}")
     if source_lang == target_lang:
         raise ValueError(f"source and target language are both {source_lang!r}")
     by_language: dict[str, dict[str, tuple[str, str]]] = {source_lang: {}, target_lang: {}}
-    for key, concept, lang, text in zip(dataset[pair_by], dataset["concept"], dataset["lang"], dataset[text_column],
+    for key, concept, lang, text in zip(columns[pair_by], columns["concept"], columns["lang"], columns[text_column],
                                         strict=True):
         if lang in by_language:
             by_language[lang].setdefault(key, (concept, text))
