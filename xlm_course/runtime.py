@@ -184,8 +184,10 @@ def setup(seed: int = 0, device: str | None = None, show: bool = True) -> Setup:
     chosen = choose_device(device, profile)
     set_threads()
     import datasets
+    import transformers
 
     datasets.disable_progress_bars()  # map/filter bars would clutter every notebook
+    transformers.utils.logging.disable_progress_bar()  # and so would "Loading weights" on every cached model
     if show:
         print(banner(profile, chosen))
     return Setup(profile=profile, device=chosen, generator=generator, seed=seed)

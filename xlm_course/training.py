@@ -132,11 +132,12 @@ def latest_checkpoint(directory: str | Path | None) -> Path | None:
 def train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, Batch], Mapping[str, torch.Tensor]],
           batch_fn: Callable[[int], Batch], config: TrainingConfig,
           evaluate: Callable[[torch.nn.Module], Mapping[str, float]] | None = None,
-          device: torch.device | str = "cpu") -> History:
+          device: torch.device | str = "cpu", after_step: Callable[[int], None] | None = None) -> History:
     """Train ``model`` for ``config.steps`` steps; resume from the newest checkpoint if there is one.
 
     ``loss_fn(model, batch)`` returns a dict of scalar losses whose ``"loss"`` entry is minimised; every entry
-    is recorded in the history.
+    is recorded in the history. ``after_step(step)`` runs after each optimiser step (AdaLoRA's rank budget,
+    chapter 8, is updated there).
     """
     device = torch.device(device)
     model.to(device)
@@ -169,6 +170,8 @@ def train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, Batch], Ma
         if config.max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
         optimizer.step()
+        if after_step is not None:
+            after_step(step)
         scheduler.step()
         record = {"step": step, "lr": scheduler.get_last_lr()[0]}
         record.update({name: float(value.detach()) for name, value in losses.items()})

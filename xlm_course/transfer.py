@@ -11,7 +11,7 @@ shows what choosing a checkpoint on the target language's dev set (which zero-sh
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 
@@ -276,13 +276,17 @@ def evaluate(model: PreTrainedModel, source: EncoderSource, task: Classification
 
 def finetune(source: EncoderSource, task: ClassificationTask, train_rows: datasets.Dataset,
              config: FineTuneConfig = FineTuneConfig(), eval_languages: Sequence[str] | None = None,
-             progress: bool = False) -> FineTuned:
+             progress: bool = False, prepare: Callable[[PreTrainedModel], PreTrainedModel] | None = None) -> FineTuned:
     """Fine-tune a classifier on ``train_rows``; every ``eval_every`` steps record dev and test accuracy per
-    language of ``eval_languages`` (all the task's by default) in ``history.evaluations``."""
+    language of ``eval_languages`` (all the task's by default) in ``history.evaluations``. ``prepare`` changes
+    the fresh classifier before training (add LoRA or adapters, freeze parts: chapter 8); only parameters that
+    still require gradients are trained."""
     if len(train_rows) == 0:
         raise ValueError("train_rows is empty")
     eval_languages = list(eval_languages or task.languages)
     model = source.classifier(task.labels, seed=config.seed)
+    if prepare is not None:
+        model = prepare(model)
     texts, langs = train_rows["text"], train_rows["lang"]
     labels = torch.tensor(train_rows["label"])
     weights = None
@@ -309,18 +313,22 @@ def finetune(source: EncoderSource, task: ClassificationTask, train_rows: datase
             found.update({f"{split}/{lang}": value for lang, value in table["accuracy"].items()})
         return found
 
+    # peft's AdaLoRA moves rank between matrices during training and asks the loop to call it after every step
+    reallocate = getattr(getattr(model, "base_model", None), "update_and_allocate", None)
     history = train(model, loss_fn, batch_fn,
                     TrainingConfig(steps=config.steps, learning_rate=config.learning_rate,
                                    warmup_steps=config.warmup_steps, seed=config.seed,
                                    eval_every=config.eval_every, progress=progress),
-                    evaluate=scores if config.eval_every else None)
+                    evaluate=scores if config.eval_every else None, after_step=reallocate)
     return FineTuned(model, source, config, history)
 
 
 def zero_shot_table(sources: Mapping[str, EncoderSource], task: ClassificationTask,
                     train_languages: Sequence[str] = ("en",), seeds: Sequence[int] = (0, 1, 2),
-                    config: FineTuneConfig = FineTuneConfig(), metric: str = "accuracy") -> pd.DataFrame:
-    """Fine-tune each encoder on ``train_languages`` once per seed; test on every language.
+                    config: FineTuneConfig = FineTuneConfig(), metric: str = "accuracy",
+                    prepare: Callable[[PreTrainedModel], PreTrainedModel] | None = None) -> pd.DataFrame:
+    """Fine-tune each encoder on ``train_languages`` once per seed (``prepare`` as in :func:`finetune`); test on
+    every language.
 
     Long format: one row per (encoder, seed, language) with ``metric``; see :func:`mean_and_std`.
     """
@@ -328,7 +336,7 @@ def zero_shot_table(sources: Mapping[str, EncoderSource], task: ClassificationTa
     train_rows = task.rows("train", train_languages)
     for name, source in sources.items():
         for seed in seeds:
-            tuned = finetune(source, task, train_rows, replace(config, seed=seed, eval_every=None))
+            tuned = finetune(source, task, train_rows, replace(config, seed=seed, eval_every=None), prepare=prepare)
             table = evaluate(tuned.model, source, task, "test", max_length=config.max_length)
             rows += [{"encoder": name, "seed": seed, "lang": lang, metric: value}
                      for lang, value in table[metric].items()]
