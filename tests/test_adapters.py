@@ -12,6 +12,7 @@ from xlm_course.adapters import (
     LoRALinear,
     add_adapters,
     add_lora,
+    add_prefix,
     count_parameters,
     merge_lora,
 )
@@ -125,3 +126,32 @@ def test_train_calls_after_step_once_per_step():
     train(model, lambda m, b: {"loss": m(b["x"]).pow(2).mean()}, lambda step: {"x": torch.ones(3, 2)},
           TrainingConfig(steps=4, progress=False), after_step=calls.append)
     assert calls == [0, 1, 2, 3]
+
+
+def test_prefix_attention_is_softmax_over_prefix_and_tokens(tiny_source):
+    model = add_prefix(tiny_source.classifier(LABELS, seed=0), prefix_length=3).eval()
+    layer = model.roberta.encoder.layer[0].attention.self
+    attention = layer.attention
+    hidden = torch.randn(2, 5, tiny_source.config.hidden_size)
+    mask = torch.ones(2, 5, dtype=torch.bool)
+    mask[1, 3:] = False  # the second sequence has two padding positions
+    with torch.no_grad():
+        output, _ = layer(hidden, attention_mask=mask[:, None, None, :].expand(2, 1, 5, 5))
+
+        def heads(x):
+            return x.view(x.shape[0], x.shape[1], -1, attention.attention_head_size).transpose(1, 2)
+
+        q = heads(attention.query(hidden))
+        k = torch.cat([heads(layer.prefix_keys.expand(2, -1, -1)), heads(attention.key(hidden))], dim=2)
+        v = torch.cat([heads(layer.prefix_values.expand(2, -1, -1)), heads(attention.value(hidden))], dim=2)
+        scores = q @ k.transpose(-1, -2) * attention.scaling
+        allowed = torch.cat([torch.ones(2, 3, dtype=torch.bool), mask], dim=1)[:, None, None, :]
+        expected = (scores.masked_fill(~allowed, float("-inf")).softmax(-1) @ v).transpose(1, 2).reshape(2, 5, -1)
+    torch.testing.assert_close(output, expected, rtol=1e-5, atol=1e-5)
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    assert {name for name in trainable if not name.startswith("classifier.")} == {
+        "roberta.encoder.layer.0.attention.self.prefix_keys", "roberta.encoder.layer.0.attention.self.prefix_values"}
+    with torch.no_grad():
+        assert model(**_inputs(tiny_source)).logits.shape == (4, 3)
+    with pytest.raises(ValueError, match="prefix_length must be a positive int"):
+        add_prefix(tiny_source.classifier(LABELS), prefix_length=0)

@@ -6,6 +6,10 @@
 * **Bottleneck adapters** {cite}`houlsby2019parameter`: after the output projection of each attention and
   feed-forward sub-layer, h ← h + U·gelu(D·h) with D (m × H), U (H × m) and U = 0 at the start, before the
   residual connection and LayerNorm.
+* **Prefix tuning** {cite}`li2021prefix`: every self-attention layer gets P trainable key and value vectors
+  that each token can attend to, as if P virtual tokens preceded the input in every layer. peft implements it
+  through the past-key-values cache of decoders, which transformers 5 encoders no longer accept; here it is
+  written directly into the attention computation.
 
 Everything else is frozen except the modules named in ``train_also`` (the new classification head). The same
 model can then be compared with peft's implementations (chapter 8 checks LoRA's outputs against peft's).
@@ -18,6 +22,8 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.models.xlm_roberta.modeling_xlm_roberta import eager_attention_forward
 
 
 class LoRALinear(nn.Module):
@@ -70,6 +76,52 @@ class BottleneckAdapter(nn.Module):
         return h + self.up(nn.functional.gelu(self.down(h)))
 
 
+class PrefixSelfAttention(nn.Module):
+    """A frozen XLM-R self-attention whose keys and values are preceded by ``prefix_length`` trainable vectors."""
+
+    def __init__(self, attention: nn.Module, prefix_length: int = 8) -> None:
+        super().__init__()
+        if isinstance(prefix_length, bool) or not isinstance(prefix_length, int) or prefix_length < 1:
+            raise ValueError(f"prefix_length must be a positive int, got {prefix_length!r}")
+        self.attention = attention
+        self.attention.requires_grad_(False)
+        size = attention.all_head_size
+        self.prefix_keys = nn.Parameter(torch.randn(prefix_length, size) * 0.02)
+        self.prefix_values = nn.Parameter(torch.randn(prefix_length, size) * 0.02)
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, H) -> (B, heads, T, head size)
+        return x.view(*x.shape[:2], -1, self.attention.attention_head_size).transpose(1, 2)
+
+    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                **kwargs) -> tuple[torch.Tensor, torch.Tensor | None]:
+        attention, batch = self.attention, hidden_states.shape[0]
+        kwargs.pop("cache", None)
+        kwargs.pop("past_key_values", None)
+        query = self._heads(attention.query(hidden_states))
+        prefix_keys = self._heads(self.prefix_keys.expand(batch, -1, -1))
+        prefix_values = self._heads(self.prefix_values.expand(batch, -1, -1))
+        key = torch.cat([prefix_keys, self._heads(attention.key(hidden_states))], dim=2)
+        value = torch.cat([prefix_values, self._heads(attention.value(hidden_states))], dim=2)
+        if attention_mask is not None:  # every token may attend to every prefix vector
+            attend = True if attention_mask.dtype == torch.bool else 0.0
+            attention_mask = nn.functional.pad(attention_mask, (self.prefix_keys.shape[0], 0), value=attend)
+        interface = ALL_ATTENTION_FUNCTIONS.get_interface(attention.config._attn_implementation,
+                                                          eager_attention_forward)
+        output, weights = interface(attention, query, key, value, attention_mask,
+                                    dropout=attention.dropout.p if self.training else 0.0,
+                                    scaling=attention.scaling, **kwargs)
+        return output.reshape(*hidden_states.shape[:2], -1).contiguous(), weights
+
+
+def add_prefix(model: nn.Module, prefix_length: int = 8, train_also: Sequence[str] = ("classifier",)) -> nn.Module:
+    """Give every self-attention layer ``prefix_length`` trainable key/value vectors; freeze the rest except
+    ``train_also``."""
+    for layer in _layers(model):
+        layer.attention.self = PrefixSelfAttention(layer.attention.self, prefix_length)
+    freeze_except(model, train_also)
+    return model
+
+
 def _replace(model: nn.Module, suffixes: Sequence[str], wrap) -> list[str]:
     replaced = []
     for name, module in list(model.named_modules()):
@@ -83,10 +135,11 @@ def _replace(model: nn.Module, suffixes: Sequence[str], wrap) -> list[str]:
 
 
 def freeze_except(model: nn.Module, train_also: Sequence[str] = ("classifier",)) -> None:
-    """Freeze every parameter but the adapters' (LoRA, bottleneck) and those under modules in ``train_also``."""
+    """Freeze every parameter but the adapters' (LoRA, bottleneck, prefix) and those under ``train_also``."""
     for name, parameter in model.named_parameters():
-        parameter.requires_grad_(any(part in name.split(".") for part in ("lora_A", "lora_B", "down", "up"))
-                                 or any(name.startswith(prefix + ".") for prefix in train_also))
+        parts = name.split(".")
+        own = any(part in parts for part in ("lora_A", "lora_B", "down", "up", "prefix_keys", "prefix_values"))
+        parameter.requires_grad_(own or any(name.startswith(prefix + ".") for prefix in train_also))
 
 
 def add_lora(model: nn.Module, target_modules: Sequence[str] = ("query", "value"), rank: int = 8,
