@@ -1,0 +1,80 @@
+"""Quantisation, ONNX export and pruning (chapter 8.2)."""
+
+import pytest
+import torch
+from torch import nn
+
+from xlm_course.compression import (
+    OnnxClassifier,
+    export_onnx,
+    magnitude_prune,
+    quantize_onnx,
+    size_in_bytes,
+    sparsity,
+    structured_prune,
+    torch_dynamic_int8,
+)
+
+LABELS = ("a", "b", "c")
+
+
+@pytest.fixture(scope="module")
+def classifier(tiny_source):
+    return tiny_source.classifier(LABELS, seed=0).eval()
+
+
+@pytest.fixture(scope="module")
+def inputs(tiny_source):
+    return tiny_source.encode(["red heart", "dog face", "pizza", "旗: 日本"], ["en", "en", "fr", "ja"], 16)
+
+
+def test_onnx_export_matches_pytorch_and_int8_is_smaller(classifier, inputs, tiny_source, tmp_path):
+    path = export_onnx(classifier, inputs, tmp_path / "model.onnx")
+    onnx_model = OnnxClassifier(path)
+    with torch.no_grad():
+        reference = classifier(**inputs).logits
+    assert (onnx_model(**inputs).logits - reference).abs().max() < 1e-5
+    other = tiny_source.encode(["a much longer name than before", "x"], ["en", "de"], 16)  # dynamic shapes
+    with torch.no_grad():
+        assert (onnx_model(**other).logits - classifier(**other).logits).abs().max() < 1e-5
+    quantized = quantize_onnx(path, tmp_path / "model-int8.onnx")
+    assert size_in_bytes(quantized) < size_in_bytes(path)  # (graph overhead dominates a model this tiny)
+    assert (OnnxClassifier(quantized)(**inputs).logits - reference).abs().max() < 0.5
+    with pytest.raises(ValueError, match="missing"):
+        onnx_model(input_ids=inputs["input_ids"])
+
+
+def test_torch_int8_keeps_the_original_and_stays_close(classifier, inputs):
+    quantized = torch_dynamic_int8(classifier)
+    assert isinstance(classifier.classifier.dense, nn.Linear)  # the original is untouched
+    with torch.no_grad():
+        assert (quantized(**inputs).logits - classifier(**inputs).logits).abs().max() < 0.5
+    assert size_in_bytes(quantized) < size_in_bytes(classifier)
+
+
+@pytest.mark.parametrize("amount", [0.0, 0.3, 0.7])
+def test_magnitude_pruning_reaches_the_requested_sparsity(classifier, amount):
+    pruned = magnitude_prune(classifier, amount)
+    assert sparsity(pruned) == pytest.approx(amount, abs=0.01)
+    assert sparsity(classifier) < 0.01  # a copy: the original keeps its weights
+    assert not any("weight_orig" in name for name, _ in pruned.named_parameters())  # made permanent
+
+
+def test_structured_pruning_removes_whole_neurons(classifier, inputs):
+    pruned = structured_prune(classifier, 0.5)
+    for name, module in pruned.named_modules():
+        if name.endswith("intermediate.dense"):
+            dead = module.weight.abs().sum(1) == 0
+            assert dead.float().mean() == pytest.approx(0.5, abs=0.05)
+            assert (module.bias[dead] == 0).all()
+    with torch.no_grad():
+        assert pruned(**inputs).logits.shape == (4, 3)
+
+
+def test_pruning_rejects_bad_amounts(classifier):
+    with pytest.raises(ValueError, match=r"amount must lie in \[0, 1\)"):
+        magnitude_prune(classifier, 1.0)
+    with pytest.raises(ValueError, match=r"amount must lie in \[0, 1\)"):
+        structured_prune(classifier, -0.1)
+    with pytest.raises(ValueError, match="intermediate.dense"):
+        structured_prune(nn.Sequential(nn.Linear(2, 2)), 0.5)

@@ -1,0 +1,154 @@
+"""Smaller and faster models after training: int8 quantisation, pruning, ONNX export (chapter 8.2).
+
+* **Dynamic int8 quantisation** stores each weight matrix in 8 bits with a scale, and quantises activations on
+  the fly: about 4× smaller weights, integer matrix products. Two implementations: torch's
+  (``torch.ao.quantization.quantize_dynamic``, deprecated in favour of torchao but still shipped) and
+  onnxruntime's, applied to an exported ONNX graph.
+* **ONNX export** writes the model as a framework-neutral graph (torch's ``torch.export``-based exporter);
+  :class:`OnnxClassifier` runs it with onnxruntime behind the same call as a transformers model, so the same
+  evaluation code measures every variant.
+* **Pruning** (``torch.nn.utils.prune``) zeroes weights: *magnitude* pruning the smallest weights anywhere in the
+  encoder's linear layers, *structured* pruning whole rows of the feed-forward layers (whole neurons).
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.utils import prune
+from transformers import PreTrainedModel
+
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids", "position_ids")
+
+
+def size_in_bytes(model: nn.Module | str | Path) -> int:
+    """On-disk size: a saved state dict for a torch model, the file for an ONNX path."""
+    if isinstance(model, (str, Path)):
+        return Path(model).stat().st_size
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    return buffer.getbuffer().nbytes
+
+
+def torch_dynamic_int8(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` whose ``nn.Linear`` layers run in dynamic int8 (CPU)."""
+    with warnings.catch_warnings():  # torch.ao.quantization is deprecated in favour of torchao; it still works
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model).eval(), {nn.Linear}, dtype=torch.qint8)
+
+
+def export_onnx(model: PreTrainedModel, sample: dict[str, torch.Tensor], path: str | Path) -> Path:
+    """Export a classifier to ONNX with a dynamic batch and sequence length; weights inside the one file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    names = [name for name in INPUT_NAMES if name in sample]
+    dynamic = {name: {0: torch.export.Dim.DYNAMIC, 1: torch.export.Dim.DYNAMIC} for name in names}
+    import logging
+
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # e.g. "torchvision is not installed"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model.eval(), (), str(path), kwargs={name: sample[name] for name in names},
+                          input_names=names, output_names=["logits"], dynamic_shapes=dynamic, dynamo=True,
+                          external_data=False, verbose=False)
+    return path
+
+
+def quantize_onnx(path: str | Path, output: str | Path) -> Path:
+    """onnxruntime's dynamic int8 quantisation of an ONNX file (weights of MatMul and Gather in int8)."""
+    import logging
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # the quantiser logs every tensor it skips, and suggests pre-processing
+    try:
+        quantize_dynamic(str(path), str(output), weight_type=QuantType.QInt8)
+    finally:
+        root.setLevel(level)
+    return Path(output)
+
+
+@dataclass
+class _Output:
+    logits: torch.Tensor
+
+
+class OnnxClassifier:
+    """An ONNX classifier run by onnxruntime, called like a transformers model: ``model(**inputs).logits``."""
+
+    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = threads
+        options.log_severity_level = 3
+        self.path = Path(path)
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.input_names = [i.name for i in self.session.get_inputs()]
+
+    def eval(self) -> OnnxClassifier:
+        return self
+
+    def __call__(self, **inputs: torch.Tensor) -> _Output:
+        missing = [name for name in self.input_names if name not in inputs]
+        if missing:
+            raise ValueError(f"the ONNX graph needs inputs {self.input_names}; missing {missing}")
+        feed = {name: inputs[name].numpy().astype(np.int64) for name in self.input_names}
+        return _Output(torch.from_numpy(self.session.run(["logits"], feed)[0]))
+
+
+def _encoder_linears(model: nn.Module) -> list[tuple[nn.Linear, str]]:
+    return [(module, "weight") for name, module in model.named_modules()
+            if isinstance(module, nn.Linear) and ".encoder.layer." in f".{name}"]
+
+
+def magnitude_prune(model: nn.Module, amount: float) -> nn.Module:
+    """A copy with the ``amount`` smallest-magnitude weights of all encoder linear layers set to zero (global)."""
+    if not 0.0 <= amount < 1.0:
+        raise ValueError(f"amount must lie in [0, 1), got {amount!r}")
+    pruned = copy.deepcopy(model)
+    if amount > 0:
+        targets = _encoder_linears(pruned)
+        prune.global_unstructured(targets, pruning_method=prune.L1Unstructured, amount=amount)
+        for module, name in targets:
+            prune.remove(module, name)
+    return pruned
+
+
+def structured_prune(model: nn.Module, amount: float) -> nn.Module:
+    """A copy with the ``amount`` share of feed-forward neurons (rows of ``intermediate.dense``, by L2 norm)
+    removed from every layer: their rows are zeroed, so they output nothing."""
+    if not 0.0 <= amount < 1.0:
+        raise ValueError(f"amount must lie in [0, 1), got {amount!r}")
+    pruned = copy.deepcopy(model)
+    layers = [module for name, module in pruned.named_modules() if name.endswith("intermediate.dense")]
+    if not layers:
+        raise ValueError("no 'intermediate.dense' feed-forward layers in the model")
+    if amount > 0:
+        for module in layers:
+            prune.ln_structured(module, "weight", amount=amount, n=2, dim=0)
+            prune.remove(module, "weight")
+            with torch.no_grad():  # a zero row still adds its bias: zero that too, so the neuron is gone
+                module.bias[module.weight.abs().sum(1) == 0] = 0.0
+    return pruned
+
+
+def sparsity(model: nn.Module, layers: Sequence[str] = (".encoder.layer.",)) -> float:
+    """Share of exactly-zero weights in the linear layers whose names contain one of ``layers``."""
+    zeros = total = 0
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Linear) and any(part in f".{name}" for part in layers):
+            zeros += int((module.weight == 0).sum())
+            total += module.weight.numel()
+    return zeros / total if total else 0.0
