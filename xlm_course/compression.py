@@ -53,7 +53,8 @@ def export_onnx(model: PreTrainedModel, sample: dict[str, torch.Tensor], path: s
     dynamic = {name: {0: torch.export.Dim.DYNAMIC, 1: torch.export.Dim.DYNAMIC} for name in names}
     import logging
 
-    logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # e.g. "torchvision is not installed"
+    for name in ("torch.onnx", "onnx_ir", "onnxscript"):  # "torchvision is not installed", optimiser passes
+        logging.getLogger(name).setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(model.eval(), (), str(path), kwargs={name: sample[name] for name in names},
@@ -93,6 +94,8 @@ class OnnxClassifier:
         if threads is not None:
             options.intra_op_num_threads = threads
         options.log_severity_level = 3
+        # onnxruntime's threads spin after each run by default, taking the cores from whatever runs next
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.path = Path(path)
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
