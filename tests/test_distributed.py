@@ -1,0 +1,36 @@
+"""Sharding the global batch for data parallelism (chapter 8.3; the two-process run is in the notebook)."""
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from xlm_course.distributed import global_batch, shard
+from xlm_course.transfer import emoji_category_task
+
+
+@settings(deadline=None, max_examples=30)
+@given(st.integers(1, 4), st.integers(1, 6))
+def test_shards_partition_the_global_batch(world, per_process):
+    batch = {"labels": torch.arange(world * per_process), "input_ids": torch.arange(world * per_process)[:, None]}
+    shards = [shard(batch, rank, world) for rank in range(world)]
+    assert all(len(part["labels"]) == per_process for part in shards)
+    assert sorted(torch.cat([part["labels"] for part in shards]).tolist()) == list(range(world * per_process))
+    # the mean of shard means is the global mean (equal shards), which is why DDP matches one process
+    values = batch["labels"].float()
+    torch.testing.assert_close(torch.stack([values[rank::world].mean() for rank in range(world)]).mean(),
+                               values.mean())
+
+
+def test_uneven_shards_are_refused():
+    with pytest.raises(ValueError, match="equal shards"):
+        shard({"labels": torch.arange(5)}, 0, 2)
+
+
+def test_global_batches_depend_only_on_the_step(tiny_source):
+    task = emoji_category_task(("en", "fr"))
+    rows = task.rows("train", ["en"])
+    labels = torch.tensor(rows["label"])
+    first, again = global_batch(rows, tiny_source, 3, 8, labels), global_batch(rows, tiny_source, 3, 8, labels)
+    assert all(torch.equal(first[key], again[key]) for key in first)
+    assert not torch.equal(first["input_ids"], global_batch(rows, tiny_source, 4, 8, labels)["input_ids"])
