@@ -1,0 +1,95 @@
+"""Knowledge distillation from a fine-tuned teacher to a smaller student (chapter 8.2).
+
+The student learns from the teacher's *soft labels*: L = α·CE(student, y) + (1 − α)·T²·KL(p_T ‖ p_S), with
+both distributions softened by a temperature T {cite}`hinton2015distilling`; the T² keeps the gradient scale
+of the soft term independent of T. Rows without a gold label (label −1) contribute only the soft term, so the
+teacher can label *unlabelled* target-language text: the student then learns the other languages from the
+teacher's zero-shot predictions, without one human label in them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from transformers import PreTrainedModel
+
+from .training import History, TrainingConfig, train
+from .transfer import EncoderSource
+
+UNLABELLED = -1
+
+
+@dataclass(frozen=True)
+class DistillationConfig:
+    """Steps, batch, learning rate, temperature T and the weight α of the gold-label term."""
+
+    steps: int = 600
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    temperature: float = 2.0
+    alpha: float = 0.5
+    max_length: int = 32
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be positive, got {self.temperature!r}")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"alpha must lie in [0, 1], got {self.alpha!r}")
+        for name in ("steps", "batch_size", "max_length"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
+                      temperature: float = 2.0, alpha: float = 0.5) -> torch.Tensor:
+    """α·CE on the labelled rows + (1 − α)·T²·KL(teacher ‖ student) on every row (both softened by T)."""
+    if student_logits.shape != teacher_logits.shape or labels.shape != student_logits.shape[:1]:
+        raise ValueError(f"logits must share a shape (N, C) and labels be (N,); got {tuple(student_logits.shape)}, "
+                         f"{tuple(teacher_logits.shape)} and {tuple(labels.shape)}")
+    soft = F.kl_div(F.log_softmax(student_logits / temperature, dim=-1),
+                    F.log_softmax(teacher_logits / temperature, dim=-1), log_target=True,
+                    reduction="batchmean") * temperature**2
+    labelled = labels != UNLABELLED
+    if not labelled.any():  # a batch of unlabelled rows: the soft term alone, with the same weight as always
+        return (1 - alpha) * soft
+    hard = F.cross_entropy(student_logits[labelled], labels[labelled])
+    return alpha * hard + (1 - alpha) * soft
+
+
+def distill(teacher: PreTrainedModel, student: PreTrainedModel, source: EncoderSource, texts: Sequence[str],
+            languages: Sequence[str], labels: Sequence[int], config: DistillationConfig = DistillationConfig(),
+            use_teacher: bool = True) -> History:
+    """Train ``student`` on ``texts`` (gold ``labels``, −1 where there is none) with the teacher's soft labels;
+    with ``use_teacher=False`` only the gold labels are used (the baseline without distillation)."""
+    if not (len(texts) == len(languages) == len(labels)) or not texts:
+        raise ValueError("texts, languages and labels must be non-empty and of the same length")
+    gold = torch.tensor(list(labels))
+    if not use_teacher and not (gold != UNLABELLED).any():
+        raise ValueError("without the teacher, some rows need a gold label")
+    rows = list(range(len(texts))) if use_teacher else (gold != UNLABELLED).nonzero().flatten().tolist()
+    teacher.eval()
+
+    def batch_fn(step: int) -> dict[str, torch.Tensor]:
+        generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+        chosen = [rows[i] for i in torch.randint(len(rows), (config.batch_size,), generator=generator).tolist()]
+        inputs = source.encode([texts[i] for i in chosen], [languages[i] for i in chosen], config.max_length)
+        with torch.no_grad():
+            teacher_logits = teacher(**inputs).logits
+        return {**inputs, "labels": gold[chosen], "teacher_logits": teacher_logits}
+
+    def loss_fn(model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        inputs = {key: value for key, value in batch.items() if key not in ("labels", "teacher_logits")}
+        logits = model(**inputs).logits
+        if not use_teacher:
+            return {"loss": F.cross_entropy(logits, batch["labels"])}
+        return {"loss": distillation_loss(logits, batch["teacher_logits"], batch["labels"], config.temperature,
+                                          config.alpha)}
+
+    return train(student, loss_fn, batch_fn, TrainingConfig(steps=config.steps, learning_rate=config.learning_rate,
+                                                            warmup_steps=config.steps // 10, seed=config.seed,
+                                                            progress=False))
