@@ -30,7 +30,9 @@ def test_uneven_shards_are_refused():
 def test_global_batches_depend_only_on_the_step(tiny_source):
     task = emoji_category_task(("en", "fr"))
     rows = task.rows("train", ["en"])
-    labels = torch.tensor(rows["label"])
-    first, again = global_batch(rows, tiny_source, 3, 8, labels), global_batch(rows, tiny_source, 3, 8, labels)
+    texts, labels = list(rows["text"]), torch.tensor(rows["label"])
+    first, again = global_batch(texts, tiny_source, 3, 8, labels), global_batch(texts, tiny_source, 3, 8, labels)
     assert all(torch.equal(first[key], again[key]) for key in first)
-    assert not torch.equal(first["input_ids"], global_batch(rows, tiny_source, 4, 8, labels)["input_ids"])
+    assert not torch.equal(first["input_ids"], global_batch(texts, tiny_source, 4, 8, labels)["input_ids"])
+    with pytest.raises(ValueError, match="one label per text"):
+        global_batch(texts[:-1], tiny_source, 0, 8, labels)

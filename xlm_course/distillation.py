@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from transformers import PreTrainedModel
 
-from .training import History, TrainingConfig, train
+from .training import History, TrainingConfig, check_positive_ints, train
 from .transfer import EncoderSource
 
 UNLABELLED = -1
@@ -39,10 +39,7 @@ class DistillationConfig:
             raise ValueError(f"temperature must be positive, got {self.temperature!r}")
         if not 0.0 <= self.alpha <= 1.0:
             raise ValueError(f"alpha must lie in [0, 1], got {self.alpha!r}")
-        for name in ("steps", "batch_size", "max_length"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_positive_ints(self, "steps", "batch_size", "max_length")
 
 
 def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,

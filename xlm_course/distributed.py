@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,12 +30,13 @@ import torch.nn.functional as F
 from .transfer import EncoderSource, course_encoders, emoji_category_task, replace_config
 
 
-def global_batch(task_rows, source: EncoderSource, step: int, size: int, labels: torch.Tensor,
+def global_batch(texts: Sequence[str], source: EncoderSource, step: int, size: int, labels: torch.Tensor,
                  max_length: int = 32) -> dict[str, torch.Tensor]:
-    """The batch of ``step``: the same rows in every process and in the single-process run."""
+    """The batch of ``step``: the same English rows in every process and in the single-process run."""
+    if len(texts) != len(labels):
+        raise ValueError(f"need one label per text, got {len(texts)} texts and {len(labels)} labels")
     chosen = torch.randint(len(labels), (size,), generator=torch.Generator().manual_seed(step)).tolist()
-    texts = [task_rows["text"][i] for i in chosen]
-    batch = source.encode(texts, ["en"] * size, max_length)
+    batch = source.encode([texts[i] for i in chosen], ["en"] * size, max_length)
     return {**batch, "labels": labels[chosen]}
 
 
@@ -61,7 +63,7 @@ def run(steps: int = 30, batch_size: int = 32, learning_rate: float = 5e-4, seed
                                                    attention_probs_dropout_prob=0.0, classifier_dropout=0.0))
     task = emoji_category_task()
     rows = task.rows("train", ["en"])
-    labels = torch.tensor(rows["label"])
+    texts, labels = list(rows["text"]), torch.tensor(rows["label"])
     model = source.classifier(task.labels, seed=seed)
     model.train()
     if distributed:
@@ -69,7 +71,7 @@ def run(steps: int = 30, batch_size: int = 32, learning_rate: float = 5e-4, seed
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
     losses = []
     for step in range(steps):
-        batch = shard(global_batch(rows, source, step, batch_size, labels), rank, world)
+        batch = shard(global_batch(texts, source, step, batch_size, labels), rank, world)
         targets = batch.pop("labels")
         loss = F.cross_entropy(model(**batch).logits, targets)
         optimizer.zero_grad(set_to_none=True)

@@ -21,7 +21,7 @@ from transformers import PreTrainedModel
 
 from .models.encoder import mean_pool
 from .objectives import info_nce
-from .training import TrainingConfig, train
+from .training import TrainingConfig, check_positive_ints, train
 from .transfer import EncoderSource
 
 
@@ -84,10 +84,7 @@ class DualEncoderConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "max_length"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_positive_ints(self, "steps", "batch_size", "max_length")
         if self.batch_size < 2:
             raise ValueError("batch_size must be at least 2: the other pairs of a batch are the negatives")
         if not self.temperature > 0:

@@ -26,6 +26,17 @@ from tqdm.auto import tqdm
 Batch = Mapping[str, torch.Tensor]
 
 
+def check_positive_ints(config: object, *names: str, optional: tuple[str, ...] = ()) -> None:
+    """Raise a ValueError naming the field when one of ``names`` is not a positive int (``optional``: or None)."""
+    for name in names:
+        value = getattr(config, name)
+        if value is None and name in optional:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            accepted = "a positive int or None" if name in optional else "a positive int"
+            raise ValueError(f"{name} must be {accepted}, got {value!r}")
+
+
 @dataclass(frozen=True)
 class TrainingConfig:
     """Hyper-parameters of :func:`train`. ``warmup_steps`` of linear warm-up, then linear decay to 0."""

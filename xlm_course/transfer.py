@@ -35,7 +35,7 @@ from .models.encoder import load_hub_encoder
 from .pretraining import PRETRAINING_LANGUAGES, Pretrained, PretrainingSetup, pretrain
 from .runtime import get_profile
 from .text.batches import encode
-from .training import History, TrainingConfig, train
+from .training import History, TrainingConfig, check_positive_ints, train
 
 # The applications' encoder: chapter 3's recipe with one more source of parallel text, the emoji names of the
 # *training* emoji (their categories are never seen). UI messages alone teach too few of the words emoji names
@@ -228,12 +228,7 @@ class FineTuneConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "max_length", "eval_every"):
-            value = getattr(self, name)
-            if name == "eval_every" and value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_positive_ints(self, "steps", "batch_size", "max_length", "eval_every", optional=("eval_every",))
         if not 0 <= self.warmup_steps <= self.steps:
             raise ValueError(f"warmup_steps must lie in [0, steps={self.steps}], got {self.warmup_steps!r}")
 
@@ -287,7 +282,7 @@ def finetune(source: EncoderSource, task: ClassificationTask, train_rows: datase
     model = source.classifier(task.labels, seed=config.seed)
     if prepare is not None:
         model = prepare(model)
-    texts, langs = train_rows["text"], train_rows["lang"]
+    texts, langs = list(train_rows["text"]), list(train_rows["lang"])
     labels = torch.tensor(train_rows["label"])
     weights = None
     if config.class_weighted:
