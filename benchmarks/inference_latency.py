@@ -1,4 +1,4 @@
-"""Inference latency and throughput of four runtimes, side by side in one process (chapter 8.2).
+"""Inference latency and throughput of four runtimes, side by side in one process (chapter 8.3).
 
 Contenders, on the same model and inputs: eager PyTorch fp32, PyTorch dynamic int8, onnxruntime fp32 and
 onnxruntime dynamic int8. Two models: the course's tiny classifier (fine-tuned on English emoji names, so its

@@ -1,4 +1,4 @@
-"""Quantisation, ONNX export and pruning (chapter 8.2)."""
+"""Quantisation, ONNX export and pruning (chapter 8.3)."""
 
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""Knowledge distillation (chapter 8.2): the loss against its definition, and a short run."""
+"""Knowledge distillation (chapter 8.3): the loss against its definition, and a short run."""
 
 import pytest
 import torch

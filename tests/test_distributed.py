@@ -1,11 +1,11 @@
-"""Sharding the global batch for data parallelism (chapter 8.3; the two-process run is in the notebook)."""
+"""Sharding the global batch for data parallelism (chapter 8.4; the two-process run is in the notebook)."""
 
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xlm_course.distributed import global_batch, shard
+from xlm_course.distributed import AccelerateEngine, TorchEngine, fit, global_batch, run, shard
 from xlm_course.transfer import emoji_category_task
 
 
@@ -36,3 +36,25 @@ def test_global_batches_depend_only_on_the_step(tiny_source):
     assert not torch.equal(first["input_ids"], global_batch(texts, tiny_source, 4, 8, labels)["input_ids"])
     with pytest.raises(ValueError, match="one label per text"):
         global_batch(texts[:-1], tiny_source, 0, 8, labels)
+
+
+def test_an_unknown_engine_is_refused():
+    with pytest.raises(ValueError, match="engine must be one of"):
+        run(engine="horovod")
+
+
+def test_both_engines_run_the_same_loop_on_one_process(tiny_source):
+    """On one process neither engine wraps anything: the loss trajectories are identical."""
+    task = emoji_category_task(("en", "fr"))
+    rows = task.rows("train", ["en"])
+    texts, labels = list(rows["text"]), torch.tensor(rows["label"])
+    trajectories = {}
+    for name, runner in (("torch", TorchEngine()), ("accelerate", AccelerateEngine())):
+        assert (runner.rank, runner.world) == (0, 1)
+        model = tiny_source.classifier(task.labels, seed=0).eval()  # eval: no dropout, so runs can match
+        model, trajectories[name] = fit(runner, model, lambda step: global_batch(texts, tiny_source, 0, 8, labels),  # one batch, fitted
+                                        steps=4, learning_rate=1e-3)
+        assert isinstance(runner.unwrap(model), type(tiny_source.classifier(task.labels)))
+        runner.close()
+    assert trajectories["torch"] == trajectories["accelerate"]
+    assert trajectories["torch"][-1] < trajectories["torch"][0]

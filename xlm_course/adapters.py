@@ -57,23 +57,33 @@ class LoRALinear(nn.Module):
         return merged
 
 
-class BottleneckAdapter(nn.Module):
-    """h + U·gelu(D·h), applied to the output of the wrapped projection (U starts at zero)."""
+class Bottleneck(nn.Module):
+    """h ↦ h + U·gelu(D·h) with D (m × H) and U (H × m); U starts at zero, so at first it is the identity."""
 
-    def __init__(self, projection: nn.Linear, bottleneck: int = 32) -> None:
+    def __init__(self, hidden_size: int, bottleneck: int = 32) -> None:
         super().__init__()
         if isinstance(bottleneck, bool) or not isinstance(bottleneck, int) or bottleneck < 1:
             raise ValueError(f"bottleneck must be a positive int, got {bottleneck!r}")
-        self.projection = projection
-        self.projection.requires_grad_(False)
-        self.down = nn.Linear(projection.out_features, bottleneck)
-        self.up = nn.Linear(bottleneck, projection.out_features)
+        self.down = nn.Linear(hidden_size, bottleneck)
+        self.up = nn.Linear(bottleneck, hidden_size)
         nn.init.zeros_(self.up.weight)
         nn.init.zeros_(self.up.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.projection(x)
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
         return h + self.up(nn.functional.gelu(self.down(h)))
+
+
+class BottleneckAdapter(nn.Module):
+    """A frozen projection followed by a trainable :class:`Bottleneck`."""
+
+    def __init__(self, projection: nn.Linear, bottleneck: int = 32) -> None:
+        super().__init__()
+        self.projection = projection
+        self.projection.requires_grad_(False)
+        self.adapter = Bottleneck(projection.out_features, bottleneck)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.adapter(self.projection(x))
 
 
 class PrefixSelfAttention(nn.Module):
@@ -116,7 +126,7 @@ class PrefixSelfAttention(nn.Module):
 def add_prefix(model: nn.Module, prefix_length: int = 8, train_also: Sequence[str] = ("classifier",)) -> nn.Module:
     """Give every self-attention layer ``prefix_length`` trainable key/value vectors; freeze the rest except
     ``train_also``."""
-    for layer in _layers(model):
+    for layer in encoder_layers(model):
         layer.attention.self = PrefixSelfAttention(layer.attention.self, prefix_length)
     freeze_except(model, train_also)
     return model
@@ -155,13 +165,14 @@ def add_adapters(model: nn.Module, bottleneck: int = 32, train_also: Sequence[st
     """Put a :class:`BottleneckAdapter` after every attention-output and feed-forward-output projection
     (``attention.output.dense`` and ``output.dense`` in XLM-R layers); freeze the rest except ``train_also``."""
     _replace(model, ("attention.output.dense",), lambda linear: BottleneckAdapter(linear, bottleneck))
-    for layer in _layers(model):
+    for layer in encoder_layers(model):
         layer.output.dense = BottleneckAdapter(layer.output.dense, bottleneck)
     freeze_except(model, train_also)
     return model
 
 
-def _layers(model: nn.Module) -> list[nn.Module]:
+def encoder_layers(model: nn.Module) -> list[nn.Module]:
+    """The transformer layers of an XLM-R style model (any head)."""
     layers = [module for name, module in model.named_modules() if name.endswith("encoder.layer")]
     if len(layers) != 1:
         raise ValueError("expected one XLM-R style encoder with an 'encoder.layer' list")

@@ -1,4 +1,4 @@
-"""Smaller and faster models after training: int8 quantisation, pruning, ONNX export (chapter 8.2).
+"""Smaller and faster models after training: int8 quantisation, pruning, ONNX export (chapter 8.3).
 
 * **Dynamic int8 quantisation** stores each weight matrix in 8 bits with a scale, and quantises activations on
   the fly: about 4× smaller weights, integer matrix products. Two implementations: torch's

@@ -1,4 +1,4 @@
-"""Knowledge distillation from a fine-tuned teacher to a smaller student (chapter 8.2).
+"""Knowledge distillation from a fine-tuned teacher to a smaller student (chapter 8.3).
 
 The student learns from the teacher's *soft labels*: L = α·CE(student, y) + (1 − α)·T²·KL(p_T ‖ p_S), with
 both distributions softened by a temperature T {cite}`hinton2015distilling`; the T² keeps the gradient scale
