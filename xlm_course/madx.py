@@ -28,7 +28,7 @@ from .adapters import Bottleneck, encoder_layers
 from .objectives import masked_lm_loss
 from .text.batches import encode
 from .text.masking import IGNORE_INDEX, mask_tokens, special_ids_of
-from .training import History, TrainingConfig, check_positive_ints, train
+from .training import History, TrainingConfig, check_positive_ints, check_warmup, train
 from .transfer import ClassificationTask, EncoderSource, FineTuneConfig, evaluate, finetune
 
 
@@ -139,8 +139,7 @@ class LanguageAdapterConfig:
 
     def __post_init__(self) -> None:
         check_positive_ints(self, "steps", "batch_size", "max_length", "bottleneck")
-        if not 0 <= self.warmup_steps <= self.steps:
-            raise ValueError(f"warmup_steps must lie in [0, steps={self.steps}], got {self.warmup_steps!r}")
+        check_warmup(self)
 
 
 def train_language_adapters(mlm: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,

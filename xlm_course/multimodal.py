@@ -25,7 +25,7 @@ from torch import nn
 from .data import load_emoji_names
 from .objectives import info_nce
 from .ranking import embed, ranking_metrics
-from .training import History, TrainingConfig, check_positive_ints, train
+from .training import History, TrainingConfig, check_positive_ints, check_warmup, train
 from .transfer import ClassificationTask, EncoderSource
 
 
@@ -43,8 +43,7 @@ class MultimodalConfig:
 
     def __post_init__(self) -> None:
         check_positive_ints(self, "steps", "batch_size")
-        if not 0 <= self.warmup_steps <= self.steps:
-            raise ValueError(f"warmup_steps must lie in [0, steps={self.steps}], got {self.warmup_steps!r}")
+        check_warmup(self)
         if not self.temperature > 0:
             raise ValueError(f"temperature must be positive, got {self.temperature!r}")
 

@@ -37,6 +37,12 @@ def check_positive_ints(config: object, *names: str, optional: tuple[str, ...] =
             raise ValueError(f"{name} must be {accepted}, got {value!r}")
 
 
+def check_warmup(config: object) -> None:
+    """Raise a ValueError unless ``config.warmup_steps`` lies in [0, ``config.steps``]."""
+    if not 0 <= config.warmup_steps <= config.steps:
+        raise ValueError(f"warmup_steps must lie in [0, steps={config.steps}], got {config.warmup_steps!r}")
+
+
 @dataclass(frozen=True)
 class TrainingConfig:
     """Hyper-parameters of :func:`train`. ``warmup_steps`` of linear warm-up, then linear decay to 0."""
@@ -57,8 +63,7 @@ class TrainingConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.steps, int) or self.steps < 1:
             raise ValueError(f"steps must be a positive int, got {self.steps!r}")
-        if not 0 <= self.warmup_steps <= self.steps:
-            raise ValueError(f"warmup_steps must lie in [0, steps={self.steps}], got {self.warmup_steps!r}")
+        check_warmup(self)
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
         if self.checkpoint_every is not None and self.checkpoint_dir is None:

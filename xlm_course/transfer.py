@@ -35,7 +35,7 @@ from .models.encoder import load_hub_encoder
 from .pretraining import PRETRAINING_LANGUAGES, Pretrained, PretrainingSetup, pretrain
 from .runtime import get_profile
 from .text.batches import encode
-from .training import History, TrainingConfig, check_positive_ints, train
+from .training import History, TrainingConfig, check_positive_ints, check_warmup, train
 
 # The applications' encoder: chapter 3's recipe with one more source of parallel text, the emoji names of the
 # *training* emoji (their categories are never seen). UI messages alone teach too few of the words emoji names
@@ -229,8 +229,7 @@ class FineTuneConfig:
 
     def __post_init__(self) -> None:
         check_positive_ints(self, "steps", "batch_size", "max_length", "eval_every", optional=("eval_every",))
-        if not 0 <= self.warmup_steps <= self.steps:
-            raise ValueError(f"warmup_steps must lie in [0, steps={self.steps}], got {self.warmup_steps!r}")
+        check_warmup(self)
 
 
 @dataclass

@@ -30,18 +30,23 @@ def _positive(name: str, value: int) -> None:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
+def _conv_blocks(in_channels: int, channels: tuple[int, ...]) -> nn.Sequential:
+    """conv 3×3 → BatchNorm → GELU → max-pool 2×2, once per width: each block halves both spatial sides."""
+    blocks, previous = [], in_channels
+    for width in channels:
+        blocks += [nn.Conv2d(previous, width, 3, padding=1), nn.BatchNorm2d(width), nn.GELU(), nn.MaxPool2d(2)]
+        previous = width
+    return nn.Sequential(*blocks)
+
+
 class ImageEncoder(nn.Module):
     """Three conv–GELU–pool blocks: a (B, 3, S, S) image becomes (B, (S/8)², dim) tokens, one per cell."""
 
     def __init__(self, dim: int = 64, channels: tuple[int, int, int] = (16, 32, 64)) -> None:
         super().__init__()
         _positive("dim", dim)
-        blocks, previous = [], 3
-        for width in channels:
-            blocks += [nn.Conv2d(previous, width, 3, padding=1), nn.BatchNorm2d(width), nn.GELU(), nn.MaxPool2d(2)]
-            previous = width
-        self.features = nn.Sequential(*blocks)
-        self.project = nn.Linear(previous, dim)
+        self.features = _conv_blocks(3, channels)
+        self.project = nn.Linear(channels[-1], dim)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if images.ndim != 4 or images.shape[1] != 3:
@@ -58,12 +63,8 @@ class AudioEncoder(nn.Module):
         super().__init__()
         _positive("dim", dim)
         _positive("n_mels", n_mels)
-        blocks, previous = [], 1
-        for width in channels:
-            blocks += [nn.Conv2d(previous, width, 3, padding=1), nn.BatchNorm2d(width), nn.GELU(), nn.MaxPool2d(2)]
-            previous = width
-        self.features = nn.Sequential(*blocks)
-        self.project = nn.Linear(previous, dim)
+        self.features = _conv_blocks(1, channels)
+        self.project = nn.Linear(channels[-1], dim)
         self.n_mels = n_mels
 
     def forward(self, spectrograms: torch.Tensor) -> torch.Tensor:
