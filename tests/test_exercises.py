@@ -1,0 +1,214 @@
+"""The exercise checks (xlm_course.exercises), the student-notebook generator and the command line."""
+
+import math
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from nbclient import NotebookClient
+
+from xlm_course import exercises as ex
+from xlm_course.cli import main, parser
+from xlm_course.models.attention import scaled_dot_product_attention
+from xlm_course.objectives import info_nce, joint_objective
+from xlm_course.student import CODE_STUB, TEXT_STUB, generate, strip_code, strip_text, student_version
+from xlm_course.text.masking import mask_tokens
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTIONS = sorted((ROOT / "exercises" / "solutions").glob("*.ipynb"))
+
+
+def _fails(check, candidate, *fragments):
+    with pytest.raises(ex.ExerciseFailed) as failure:
+        check(candidate)
+    message = str(failure.value)
+    assert "Hint:" in message, message
+    for fragment in fragments:
+        assert fragment in message, message
+    return message
+
+
+def _not_written(*args, **kwargs):
+    raise NotImplementedError
+
+
+@pytest.mark.parametrize("check", [check for checks in ex.CHECKS.values() for check in checks])
+def test_an_unwritten_solution_fails_every_check_with_a_clear_message(check):
+    _fails(check, _not_written, "not written yet")
+
+
+def test_a_crashing_solution_is_reported_not_raised():
+    def broken(counts, alpha):
+        return counts / alpha  # a list divided by a float: TypeError
+
+    _fails(ex.check_sampling_probabilities, broken, "raised TypeError")
+
+
+def test_sampling_probabilities_check():
+    ex.check_sampling_probabilities(lambda counts, alpha: list(
+        ex.sampling_probabilities(dict(enumerate(counts)), alpha).values()))
+    _fails(ex.check_sampling_probabilities, lambda counts, alpha: np.array(counts) ** alpha, "sum to")
+    _fails(ex.check_sampling_probabilities, lambda counts, alpha: np.full(len(counts), 1 / len(counts)), "α=1.0")
+
+
+def test_effective_languages_and_fertility_checks():
+    ex.check_effective_languages(lambda q: math.exp(-sum(p * math.log(p) for p in q if p > 0)))
+    _fails(ex.check_effective_languages, lambda q: -sum(p * math.log(p) for p in q if p > 0), "expected 4.0000")
+    ex.check_fertility(lambda tokenize, sentences: sum(len(tokenize(s)) for s in sentences) / sum(
+        len(s.split()) for s in sentences))
+    _fails(ex.check_fertility, lambda tokenize, sentences: float(np.mean(
+        [len(tokenize(s)) / len(s.split()) for s in sentences])), "totals")
+
+
+def test_attention_checks():
+    ex.check_attention(scaled_dot_product_attention)
+
+    def unscaled(q, k, v, mask=None):
+        scores = q @ k.transpose(-2, -1)
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        weights = scores.softmax(-1)
+        return weights @ v, weights
+
+    _fails(ex.check_attention, unscaled, "√d_k")
+
+    def ignores_mask(q, k, v, mask=None):
+        return scaled_dot_product_attention(q, k, v)
+
+    _fails(ex.check_attention, ignores_mask, "masked keys")
+    ex.check_split_heads(lambda x, heads: x.view(*x.shape[:2], heads, -1).transpose(1, 2))
+    _fails(ex.check_split_heads, lambda x, heads: x.reshape(x.shape[0], heads, x.shape[1], -1), "wrong places")
+    ex.check_causal_mask(lambda n: torch.ones(n, n, dtype=torch.bool).tril())
+    _fails(ex.check_causal_mask, lambda n: torch.ones(n, n, dtype=torch.bool).triu(), "lower triangle")
+    _fails(ex.check_causal_mask, lambda n: torch.ones(n, n).tril(), "boolean")
+
+
+def test_pretraining_checks():
+    ex.check_mask_tokens(lambda ids, mask_id, special, vocab, generator: mask_tokens(
+        ids, mask_id, special, vocab, generator=generator))
+    _fails(ex.check_mask_tokens, lambda ids, mask_id, special, vocab, generator: mask_tokens(
+        ids, mask_id, special, vocab, mlm_probability=0.3, generator=generator), "about 15%")
+    _fails(ex.check_mask_tokens, lambda ids, mask_id, special, vocab, generator: mask_tokens(
+        ids, mask_id, special, vocab, mask_fraction=1.0, random_fraction=0.0, generator=generator), "80%")
+    ex.check_info_nce(lambda a, b, t: info_nce(a, b, t, symmetric=False))
+    _fails(ex.check_info_nce, lambda a, b, t: torch.nn.functional.cross_entropy(a @ b.T / t, torch.arange(len(a))),
+           "normalise")
+
+    class Gated(torch.nn.Module):
+        def __init__(self, text_dim, image_dim, hidden):
+            super().__init__()
+            self.text, self.image = torch.nn.Linear(text_dim, hidden), torch.nn.Linear(image_dim, hidden)
+            self.gate = torch.nn.Linear(text_dim + image_dim, hidden)
+
+        def forward(self, t, v):
+            z = torch.sigmoid(self.gate(torch.cat([t, v], -1)))
+            return z * torch.tanh(self.text(t)) + (1 - z) * torch.tanh(self.image(v)), z
+
+    class Swapped(Gated):
+        def forward(self, t, v):
+            z = torch.sigmoid(self.gate(torch.cat([t, v], -1)))
+            return (1 - z) * torch.tanh(self.text(t)) + z * torch.tanh(self.image(v)), z
+
+    ex.check_gated_fusion(Gated)
+    _fails(ex.check_gated_fusion, Swapped, "1 − z")
+
+
+def test_maths_checks():
+    ex.check_stable_softmax(lambda x: torch.softmax(x, -1))
+    _fails(ex.check_stable_softmax, lambda x: x.exp() / x.exp().sum(-1, keepdim=True), "maximum")
+
+    def gradient(z, y):
+        g = torch.softmax(z, -1).clone()
+        g[y] -= 1
+        return g
+
+    ex.check_cross_entropy_gradient(gradient)
+    _fails(ex.check_cross_entropy_gradient, lambda z, y: torch.softmax(z, -1), "p − y")
+    ex.check_joint_objective(lambda mlm, tlm, cross, lam: joint_objective(mlm, tlm, cross, lam))
+    _fails(ex.check_joint_objective, lambda mlm, tlm, cross, lam: mlm + (tlm if tlm is not None else 0)
+           + (cross if cross is not None else 0), "λ")
+
+
+def test_strip_code_keeps_indentation_and_checks_markers():
+    source = "def f(x):\n    ### BEGIN SOLUTION\n    y = x + 1\n    return y\n    ### END SOLUTION\n\nprint(f)"
+    assert strip_code(source) == f"def f(x):\n    {CODE_STUB}\n\nprint(f)"
+    with pytest.raises(ValueError, match="never closed"):
+        strip_code("### BEGIN SOLUTION\nx = 1")
+    with pytest.raises(ValueError, match="without"):
+        strip_code("x = 1\n### END SOLUTION")
+    with pytest.raises(ValueError, match="inside another"):
+        strip_code("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION")
+    assert strip_text("Q?\n<!-- BEGIN SOLUTION -->\nsecret\n<!-- END SOLUTION -->\n") == f"Q?\n{TEXT_STUB}\n"
+    with pytest.raises(ValueError, match="unbalanced"):
+        strip_text("<!-- BEGIN SOLUTION -->")
+
+
+@settings(deadline=None, max_examples=50)
+@given(st.lists(st.text(alphabet="abcxyz =+()1", min_size=1, max_size=12), min_size=1, max_size=6),
+       st.integers(0, 8))
+def test_no_solution_line_survives(secret_lines, indent):
+    pad = " " * indent
+    secrets = [f"SECRET_{i} = {line!r}" for i, line in enumerate(secret_lines)]
+    source = "\n".join(["keep = 1", pad + "### BEGIN SOLUTION", *[pad + s for s in secrets],
+                        pad + "### END SOLUTION", "also_keep = 2"])
+    stripped = strip_code(source)
+    assert "SECRET_" not in stripped and "keep = 1" in stripped and "also_keep = 2" in stripped
+    assert pad + CODE_STUB in stripped.splitlines()
+
+
+def test_a_notebook_without_markers_is_refused():
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    with pytest.raises(ValueError, match="no solution markers"):
+        student_version(notebook, "plain.ipynb")
+
+
+def test_every_chapter_with_checks_has_a_solution_notebook():
+    assert [path.name[:2] for path in SOLUTIONS] == sorted(ex.CHECKS)
+    for path in SOLUTIONS:
+        text = path.read_text()
+        for check in ex.CHECKS[path.name[:2]]:
+            assert check.__name__ in text, f"{path.name} never calls {check.__name__}"
+
+
+def test_student_versions_fail_every_check_and_hide_every_solution(tmp_path):
+    """No check is vacuous: in each generated student notebook, every cell that runs a check fails."""
+    written = main(["student", "--solutions", str(ROOT / "exercises" / "solutions"), "--output", str(tmp_path)])
+    assert written == 0
+    for path in SOLUTIONS:
+        student = nbformat.read(tmp_path / path.name, as_version=4)
+        assert "SOLUTION" not in "".join(cell.source for cell in student.cells)
+        NotebookClient(student, timeout=300, kernel_name="python3", allow_errors=True,
+                       resources={"metadata": {"path": str(tmp_path)}}).execute()
+        checks = [cell for cell in student.cells if cell.cell_type == "code" and "check_" in cell.source
+                  and "import" not in cell.source]
+        assert len(checks) >= 3, path.name
+        for cell in checks:
+            errors = [output for output in cell.outputs if output.output_type == "error"]
+            assert errors and errors[0].ename == "ExerciseFailed", (path.name, cell.source)
+            assert "not written yet" in errors[0].evalue
+
+
+def test_generate_refuses_an_empty_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no solution notebooks"):
+        generate(tmp_path, tmp_path / "out")
+
+
+def test_the_command_line(capsys):
+    assert main(["data", "--languages", "en", "sw"]) == 0
+    shown = capsys.readouterr()
+    assert "ui messages" in shown.out and "BSD-3-Clause" in shown.out and "sw" in shown.out
+    assert "emoji names" in shown.err  # the emoji names have no Swahili: said, not hidden
+    args = parser().parse_args(["pretrain", "--objectives", "mlm", "cross", "--steps", "10"])
+    assert args.objectives == ["mlm", "cross"] and args.steps == 10
+    with pytest.raises(SystemExit):
+        parser().parse_args(["pretrain", "--objectives", "clm"])
+    with pytest.raises(SystemExit):
+        parser().parse_args([])
+
+
+def test_info_nce_feedback_names_the_mistake():
+    _fails(ex.check_info_nce, lambda a, b, t: info_nce(a, b, t, symmetric=True), "one direction only")

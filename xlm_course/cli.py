@@ -1,0 +1,94 @@
+"""The course's command line: ``xlm-course student | data | pretrain``.
+
+* ``xlm-course student`` writes the student exercise notebooks from the solution notebooks
+  (:mod:`xlm_course.student`);
+* ``xlm-course data`` lists every data source with its licence and its size per language;
+* ``xlm-course pretrain`` runs (or loads from the cache) chapter 3's joint pretraining under a profile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def _student(args: argparse.Namespace) -> int:
+    from .student import generate
+
+    for path in generate(args.solutions, args.output):
+        print(f"wrote {path}")
+    return 0
+
+
+def _data(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .data import load_dialogues, load_emoji_names, load_udhr, load_ui_messages, provenance
+
+    languages = args.languages
+    loaders = {"ui messages": load_ui_messages, "emoji names": load_emoji_names, "dialogues": load_dialogues,
+               "udhr": load_udhr}
+    rows, counts = [], {}
+    for name, loader in loaders.items():
+        try:
+            dataset = loader(list(languages)) if languages else loader()
+        except ValueError as error:  # a language this source lacks: say so and go on
+            print(f"{name}: {error}", file=sys.stderr)
+            continue
+        info = provenance(dataset)
+        rows.append({"source": name, "items": len(dataset), "licence": info["licence"][:70]})
+        counts[name] = pd.Series(dataset["lang"]).value_counts()
+    print(pd.DataFrame(rows).to_string(index=False))
+    print()
+    print(pd.DataFrame(counts).fillna(0).astype(int).to_string())
+    return 0
+
+
+def _pretrain(args: argparse.Namespace) -> int:
+    import os
+
+    from .pretraining import PretrainingSetup, pretrain
+    from .runtime import PROFILE_VARIABLE, setup
+
+    if args.profile:
+        os.environ[PROFILE_VARIABLE] = args.profile
+    setup(seed=args.seed)
+    setup_kwargs = {"objectives": tuple(args.objectives), "seed": args.seed}
+    if args.steps:
+        setup_kwargs["steps"] = args.steps
+    pretrained = pretrain(PretrainingSetup(**setup_kwargs), use_cache=not args.no_cache, progress=True)
+    table = pretrained.task.retrieval(pretrained.model, "test")
+    print(table.round(3).to_string())
+    print(f"mean held-out retrieval accuracy: {table['mean'].mean():.3f}; cached in {pretrained.folder}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(prog="xlm-course", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = main.add_subparsers(dest="command", required=True)
+    student = commands.add_parser("student", help="write the student exercise notebooks (solutions removed)")
+    student.add_argument("--solutions", default="exercises/solutions", help="folder of solution notebooks")
+    student.add_argument("--output", default="exercises/student", help="folder for the student notebooks")
+    student.set_defaults(run=_student)
+    data = commands.add_parser("data", help="list the data sources, their licences and sizes per language")
+    data.add_argument("--languages", nargs="*", help="BCP-47 tags, e.g. en zh-Hans sw (default: all)")
+    data.set_defaults(run=_data)
+    pre = commands.add_parser("pretrain", help="run chapter 3's joint pretraining (or load it from the cache)")
+    pre.add_argument("--profile", choices=["ci", "colab", "hub"], default=None, help="default: $XLM_COURSE_PROFILE")
+    pre.add_argument("--objectives", nargs="+", default=["mlm", "tlm", "cross"], choices=["mlm", "tlm", "cross"])
+    pre.add_argument("--steps", type=int, default=None, help="default: the profile's")
+    pre.add_argument("--seed", type=int, default=0)
+    pre.add_argument("--no-cache", action="store_true", help="train even if a cached run exists")
+    pre.set_defaults(run=_pretrain)
+    return main
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

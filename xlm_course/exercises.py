@@ -1,0 +1,360 @@
+"""The checks behind the exercise notebooks (``exercises/``): each says what is wrong and hints at a fix.
+
+A check takes the learner's function (or class) and tries it on inputs chosen to expose the usual mistakes,
+comparing with the course's own implementation. It prints ``✓`` when the task is solved and otherwise raises
+:class:`ExerciseFailed`, whose message names the input that went wrong, what came back, what was expected,
+and a hint. A check never passes an unfinished stub: ``NotImplementedError`` is reported as "not written yet".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from .data.sampling import sampling_probabilities
+from .models.attention import scaled_dot_product_attention
+from .objectives import info_nce
+
+
+class ExerciseFailed(AssertionError):
+    """A task's check failed; the message says what was wrong and gives a hint."""
+
+
+def _fail(task: str, problem: str, hint: str) -> None:
+    raise ExerciseFailed(f"✗ {task}: {problem}\n  Hint: {hint}")
+
+
+def _passed(task: str) -> None:
+    print(f"✓ {task}: correct")
+
+
+def _call(task: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call the learner's code, turning its errors into feedback."""
+    try:
+        return function(*args, **kwargs)
+    except NotImplementedError:
+        _fail(task, "not written yet (the function still raises NotImplementedError)",
+              "replace the `raise NotImplementedError` line with your code")
+    except ExerciseFailed:
+        raise
+    except Exception as error:  # the learner's bug: report it as feedback, not as a crash of the checker
+        _fail(task, f"calling it with {_describe(args, kwargs)} raised {type(error).__name__}: {error}",
+              "run that call yourself in a new cell and read the traceback")
+
+
+def _describe(args: Sequence[Any], kwargs: dict[str, Any]) -> str:
+    parts = [_short(a) for a in args] + [f"{k}={_short(v)}" for k, v in kwargs.items()]
+    return "(" + ", ".join(parts) + ")"
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"tensor of shape {tuple(value.shape)}"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _as_array(task: str, value: Any, what: str) -> np.ndarray:
+    try:
+        if isinstance(value, torch.Tensor):
+            return value.detach().cpu().numpy().astype(np.float64)
+        if isinstance(value, dict):
+            value = list(value.values())
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        _fail(task, f"{what} should be numbers, got {type(value).__name__}",
+              "return a list, NumPy array or tensor of floats")
+
+
+# ---------------------------------------------------------------- chapter 1: data and sampling
+
+
+def check_sampling_probabilities(function: Callable[[Sequence[int], float], Sequence[float]]) -> None:
+    """Chapter 1, task 1: ``function(counts, alpha)`` returns q_i = p_i^α / Σ_j p_j^α, one per count."""
+    task = "α-sampling probabilities"
+    cases = [([900, 90, 10], 1.0), ([900, 90, 10], 0.5), ([900, 90, 10], 0.3), ([5, 5], 0.7),
+             ([10**9, 1], 0.1)]
+    for counts, alpha in cases:
+        got = _as_array(task, _call(task, function, list(counts), alpha), "the probabilities")
+        expected = np.array(list(sampling_probabilities(dict(enumerate(counts)), alpha).values()))
+        if got.shape != expected.shape:
+            _fail(task, f"for counts {counts} you returned {got.size} numbers, expected {expected.size}",
+                  "one probability per language, in the order of the counts")
+        if not math.isclose(got.sum(), 1.0, abs_tol=1e-6):
+            _fail(task, f"for counts {counts} and α={alpha} your probabilities sum to {got.sum():.4f}",
+                  "divide p_i^α by the sum over all languages of p_j^α")
+        if not np.allclose(got, expected, rtol=1e-5, atol=1e-9):
+            hint = ("at α = 1 the result must equal the plain proportions n_i / Σ n_j" if alpha == 1.0 else
+                    "raise the *proportions* p_i = n_i / Σ n_j (not the counts' ranks) to the power α, then "
+                    "renormalise")
+            _fail(task, f"for counts {counts} and α={alpha} you returned {np.round(got, 4).tolist()}, expected "
+                  f"{np.round(expected, 4).tolist()}", hint)
+    _passed(task)
+
+
+def check_effective_languages(function: Callable[[Sequence[float]], float]) -> None:
+    """Chapter 1, task 2: ``function(probabilities)`` returns exp(H(q)), the effective number of languages."""
+    task = "effective number of languages"
+    cases = [[0.25] * 4, [1.0, 0.0, 0.0], [0.9, 0.09, 0.01], [0.5, 0.5]]
+    for q in cases:
+        got = _call(task, function, list(q))
+        p = np.array(q)
+        nonzero = p[p > 0]
+        expected = float(np.exp(-(nonzero * np.log(nonzero)).sum()))
+        if not isinstance(got, (int, float, np.floating)) or not math.isfinite(float(got)):
+            _fail(task, f"for {q} you returned {got!r}, expected a finite number",
+                  "0 · log 0 counts as 0: skip the zero probabilities")
+        if not math.isclose(float(got), expected, rel_tol=1e-6):
+            _fail(task, f"for {q} you returned {float(got):.4f}, expected {expected:.4f}",
+                  "H = −Σ q_i ln q_i in nats (natural log), and the answer is e^H; four equal languages give 4")
+    _passed(task)
+
+
+def check_fertility(function: Callable[[Callable[[str], list[str]], Sequence[str]], float]) -> None:
+    """Chapter 1, task 3: ``function(tokenize, sentences)`` returns subword tokens per whitespace word."""
+    task = "tokenizer fertility"
+
+    def by_characters(text: str) -> list[str]:
+        return [c for c in text if not c.isspace()]
+
+    def by_pairs(text: str) -> list[str]:
+        return [word[i:i + 2] for word in text.split() for i in range(0, len(word), 2)]
+
+    cases = [(by_characters, ["a bc", "def"], 6 / 3), (by_pairs, ["abcd ef", "g hijkl"], 7 / 4),
+             (str.split, ["one two three", "four"], 1.0)]
+    for tokenize, sentences, expected in cases:
+        got = _call(task, function, tokenize, list(sentences))
+        if not isinstance(got, (int, float, np.floating)) or not math.isclose(float(got), expected, rel_tol=1e-9):
+            _fail(task, f"with sentences {sentences} and a tokenizer giving "
+                  f"{[tokenize(s) for s in sentences]} you returned {got!r}, expected {expected:.4f}",
+                  "count tokens and words over *all* sentences, then divide the totals (not the mean of ratios)")
+    _passed(task)
+
+
+# ---------------------------------------------------------------- chapter 2: attention
+
+
+def _random(*shape: int, seed: int = 0) -> torch.Tensor:
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+def check_attention(function: Callable[..., tuple[torch.Tensor, torch.Tensor]]) -> None:
+    """Chapter 2, task 1: ``function(query, key, value, mask=None)`` returns (output, weights) of
+    softmax(QKᵀ/√d_k + M) V, with ``mask`` boolean and True where attention is allowed."""
+    task = "scaled dot-product attention"
+    q, k, v = _random(2, 3, 8, seed=1), _random(2, 5, 8, seed=2), _random(2, 5, 4, seed=3)
+    mask = torch.tensor([[True, True, True, False, False]]).expand(3, 5)
+    for case, kwargs in (("without a mask", {}), ("with a padding mask", {"mask": mask})):
+        result = _call(task, function, q, k, v, **kwargs)
+        if not isinstance(result, tuple) or len(result) != 2:
+            _fail(task, f"{case} you returned {type(result).__name__}, expected (output, weights)",
+                  "return both the weighted values and the attention weights")
+        output, weights = result
+        expected_output, expected_weights = scaled_dot_product_attention(q, k, v, **kwargs)
+        if tuple(weights.shape) != tuple(expected_weights.shape):
+            _fail(task, f"{case}: weights have shape {tuple(weights.shape)}, expected "
+                  f"{tuple(expected_weights.shape)}", "Q Kᵀ: transpose the last two dimensions of K only")
+        if not torch.allclose(weights.sum(-1), torch.ones(2, 3), atol=1e-5):
+            _fail(task, f"{case}: the weights of a query do not sum to 1", "softmax over the *last* dimension (keys)")
+        if "mask" in kwargs and weights[..., 3:].abs().max() > 1e-6:
+            _fail(task, "masked keys still receive weight", "fill the scores where mask is False with −inf "
+                  "before the softmax")
+        if not torch.allclose(weights, expected_weights, atol=1e-5):
+            _fail(task, f"{case}: the weights differ from softmax(QKᵀ/√d_k) by up to "
+                  f"{(weights - expected_weights).abs().max():.3g}", "divide the scores by √d_k = √8, not by d_k")
+        if not torch.allclose(output, expected_output, atol=1e-5):
+            _fail(task, f"{case}: the output differs by up to {(output - expected_output).abs().max():.3g}",
+                  "the output is weights @ V")
+    _passed(task)
+
+
+def check_split_heads(function: Callable[[torch.Tensor, int], torch.Tensor]) -> None:
+    """Chapter 2, task 2: ``function(x, heads)`` turns (B, T, H) into (B, heads, T, H / heads), head h holding
+    features h·d … (h+1)·d − 1 of every position."""
+    task = "splitting into heads"
+    x = torch.arange(2 * 3 * 8, dtype=torch.float).reshape(2, 3, 8)
+    got = _call(task, function, x, 4)
+    expected = x.view(2, 3, 4, 2).transpose(1, 2)
+    if not isinstance(got, torch.Tensor) or tuple(got.shape) != (2, 4, 3, 2):
+        _fail(task, f"for x of shape (2, 3, 8) and 4 heads you returned shape "
+              f"{tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__}, expected (2, 4, 3, 2)",
+              "view as (B, T, heads, d), then move the head axis before the time axis")
+    if not torch.equal(got, expected):
+        _fail(task, "the shape is right but the numbers are in the wrong places",
+              "x.view(B, T, heads, d).transpose(1, 2) — a plain reshape to (B, heads, T, d) mixes positions")
+    _passed(task)
+
+
+def check_causal_mask(function: Callable[[int], torch.Tensor]) -> None:
+    """Chapter 2, task 3: ``function(length)`` returns the (L, L) boolean mask of a decoder: True where
+    position i may attend to position j, i.e. j ≤ i."""
+    task = "causal mask"
+    for length in (1, 4, 7):
+        got = _call(task, function, length)
+        expected = torch.ones(length, length, dtype=torch.bool).tril()
+        if not isinstance(got, torch.Tensor) or got.dtype != torch.bool:
+            _fail(task, f"for length {length} you returned {type(got).__name__}"
+                  f"{'' if not isinstance(got, torch.Tensor) else ' of dtype ' + str(got.dtype)}",
+                  "return a boolean tensor (True = may attend)")
+        if not torch.equal(got, expected):
+            _fail(task, f"for length {length} you returned\n{got.int()}\n  expected\n{expected.int()}",
+                  "a token sees itself and the past: the lower triangle, diagonal included (torch.tril)")
+    _passed(task)
+
+
+# ---------------------------------------------------------------- chapter 3: pretraining objectives
+
+
+def check_mask_tokens(function: Callable[..., tuple[torch.Tensor, torch.Tensor]]) -> None:
+    """Chapter 3, task 1: ``function(input_ids, mask_id, special_ids, vocab_size, generator)`` returns
+    (masked_ids, labels) with BERT's recipe: 15% of ordinary tokens chosen; of those 80% → mask, 10% → a random
+    token, 10% kept; labels −100 wherever nothing is predicted."""
+    task = "MLM masking"
+    vocab, mask_id, special = 1000, 4, [0, 1, 2, 3, 4]
+    ids = torch.randint(5, vocab, (200, 64), generator=torch.Generator().manual_seed(0))
+    ids[:, 0], ids[:, -1] = 0, 2  # <s> ... </s>
+    result = _call(task, function, ids.clone(), mask_id, special, vocab, torch.Generator().manual_seed(1))
+    if not isinstance(result, tuple) or len(result) != 2:
+        _fail(task, f"you returned {type(result).__name__}, expected (masked_ids, labels)",
+              "return the masked inputs and the labels")
+    masked, labels = result
+    if tuple(masked.shape) != tuple(ids.shape) or tuple(labels.shape) != tuple(ids.shape):
+        _fail(task, "masked_ids and labels must have the shape of input_ids", "work element-wise")
+    chosen = labels != -100
+    if (labels[chosen] != ids[chosen]).any():
+        _fail(task, "a label differs from the original token at a chosen position",
+              "labels hold the *original* ids where a prediction is made, −100 elsewhere")
+    if chosen[:, 0].any() or chosen[:, -1].any():
+        _fail(task, "special tokens (<s>, </s>) were chosen for prediction", "never select special ids")
+    rate = chosen.float().mean().item() / (62 / 64)
+    if not 0.13 < rate < 0.17:
+        _fail(task, f"{rate:.1%} of ordinary tokens were chosen, expected about 15%",
+              "draw one uniform number per token and choose it when the number is below 0.15")
+    if (masked[~chosen] != ids[~chosen]).any():
+        _fail(task, "tokens that were not chosen were changed", "only chosen positions may change")
+    as_mask = (masked[chosen] == mask_id).float().mean().item()
+    kept = (masked[chosen] == ids[chosen]).float().mean().item()
+    if not (0.76 < as_mask < 0.84 and 0.07 < kept < 0.13):
+        _fail(task, f"of the chosen tokens {as_mask:.0%} became the mask and {kept:.0%} were kept, expected "
+              "about 80% and 10% (plus 10% random)", "a second uniform number per token: < 0.8 mask, "
+              "0.8–0.9 random ordinary token, ≥ 0.9 keep")
+    randoms = masked[chosen][(masked[chosen] != mask_id) & (masked[chosen] != ids[chosen])]
+    if torch.isin(randoms, torch.tensor(special)).any():
+        _fail(task, "a random replacement was a special token", "draw replacements among ordinary ids only")
+    _passed(task)
+
+
+def check_info_nce(function: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]) -> None:
+    """Chapter 3, task 2: ``function(anchors, positives, temperature)`` returns the one-directional InfoNCE
+    loss with in-batch negatives on cosine similarities."""
+    task = "InfoNCE loss"
+    a, b = _random(6, 16, seed=4), _random(6, 16, seed=5)
+    for temperature in (0.05, 1.0):
+        got = _call(task, function, a, b, temperature)
+        expected = info_nce(a, b, temperature, symmetric=False)
+        if not isinstance(got, torch.Tensor) or got.numel() != 1:
+            _fail(task, f"you returned {_short(got)}, expected a scalar tensor", "average over the batch")
+        if not torch.allclose(got.reshape(()), expected, atol=1e-5):
+            targets = torch.arange(len(a))
+            unnormalised = torch.nn.functional.cross_entropy(a @ b.T / temperature, targets)
+            if torch.isclose(got.reshape(()), unnormalised, atol=1e-4):
+                hint = "normalise both sides to unit length first: the scores are *cosine* similarities"
+            elif torch.isclose(got.reshape(()), info_nce(a, b, temperature, symmetric=True), atol=1e-5):
+                hint = "one direction only here (anchors → positives), not the average of both"
+            else:
+                hint = "scores s_ij = cos(a_i, b_j) / τ; loss = cross-entropy of each row, the diagonal as target"
+            _fail(task, f"at τ = {temperature} your loss is {float(got):.4f}, expected {float(expected):.4f}", hint)
+    perfect = _call(task, function, a, a * 2.0, 0.01)
+    if float(perfect) > 1e-3:
+        _fail(task, f"identical directions should give a loss near 0 at τ = 0.01, got {float(perfect):.4f}",
+              "cosine similarity ignores length: normalise")
+    _passed(task)
+
+
+def check_gated_fusion(module_class: type) -> None:
+    """Chapter 3, task 3: ``module_class(text_dim, image_dim, hidden)``, called on (text, image), returns
+    (h, z) of a gated multimodal unit: z = σ(W_z [t; v]), h = z ⊙ tanh(W_t t) + (1 − z) ⊙ tanh(W_v v),
+    with ``nn.Linear`` layers named ``text``, ``image`` and ``gate``."""
+    task = "gated fusion"
+    module = _call(task, module_class, 6, 4, 5)
+    missing = [name for name in ("text", "image", "gate") if not isinstance(getattr(module, name, None),
+                                                                            torch.nn.Linear)]
+    if missing:
+        _fail(task, f"the module has no nn.Linear named {missing}", "self.text, self.image and self.gate")
+    t, v = _random(3, 6, seed=6), _random(3, 4, seed=7)
+    result = _call(task, module, t, v)
+    if not isinstance(result, tuple) or len(result) != 2:
+        _fail(task, f"forward returned {type(result).__name__}, expected (h, z)", "return the fused vector and "
+              "the gate")
+    h, z = result
+    with torch.no_grad():
+        gate = torch.sigmoid(module.gate(torch.cat([t, v], -1)))
+        expected = gate * torch.tanh(module.text(t)) + (1 - gate) * torch.tanh(module.image(v))
+    if tuple(z.shape) != (3, 5) or not torch.allclose(z, gate, atol=1e-6):
+        _fail(task, "the gate is not σ(W_z [t; v])", "concatenate text then image on the last dimension")
+    if not torch.allclose(h, expected, atol=1e-6):
+        _fail(task, "h is not z ⊙ tanh(W_t t) + (1 − z) ⊙ tanh(W_v v)", "the text gets z, the image 1 − z")
+    _passed(task)
+
+
+# ---------------------------------------------------------------- chapter 4: the maths, checked
+
+
+def check_stable_softmax(function: Callable[[torch.Tensor], torch.Tensor]) -> None:
+    """Chapter 4, task 1: ``function(logits)`` returns softmax over the last dimension without overflow."""
+    task = "stable softmax"
+    for logits in (torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([[1000.0, 1001.0, 1002.0]]),
+                   torch.tensor([[-1000.0, 0.0, 1000.0], [5.0, 5.0, 5.0]])):
+        got = _call(task, function, logits.clone())
+        expected = torch.softmax(logits, -1)
+        if not isinstance(got, torch.Tensor) or not torch.isfinite(got).all():
+            _fail(task, f"for logits {logits.tolist()} you returned {got}", "subtract the maximum of each row "
+                  "before exponentiating: softmax(x) = softmax(x − max x)")
+        if not torch.allclose(got, expected, atol=1e-6):
+            _fail(task, f"for logits {logits.tolist()} you returned {got.tolist()}, expected {expected.tolist()}",
+                  "normalise over the last dimension, row by row")
+    _passed(task)
+
+
+def check_cross_entropy_gradient(function: Callable[[torch.Tensor, int], torch.Tensor]) -> None:
+    """Chapter 4, task 2: ``function(logits, target)`` returns ∂CE/∂logits = softmax(logits) − one_hot(target)
+    for one example, derived by hand (no autograd)."""
+    task = "gradient of cross-entropy"
+    logits = _random(7, seed=8)
+    for target in (0, 3, 6):
+        got = _call(task, function, logits.clone(), target)
+        probe = logits.clone().requires_grad_(True)
+        torch.nn.functional.cross_entropy(probe[None], torch.tensor([target])).backward()
+        if not isinstance(got, torch.Tensor) or not torch.allclose(got, probe.grad, atol=1e-6):
+            _fail(task, f"for target {target} you returned {_short(got)} "
+                  f"{got.tolist() if isinstance(got, torch.Tensor) else ''}, autograd says {probe.grad.tolist()}",
+                  "p − y: the softmax probabilities minus 1 at the target")
+    _passed(task)
+
+
+def check_joint_objective(function: Callable[..., torch.Tensor]) -> None:
+    """Chapter 4, task 3: ``function(mlm, tlm, cross, lam)`` returns L = L_MLM + L_TLM + λ·L_cross, where a
+    ``None`` term counts as zero."""
+    task = "joint objective"
+    one, two, three = torch.tensor(1.0), torch.tensor(2.0), torch.tensor(3.0)
+    cases = [((one, two, three, 0.5), 4.5), ((one, None, three, 2.0), 7.0), ((one, two, None, 3.0), 3.0),
+             ((one, two, three, 0.0), 3.0)]
+    for args, expected in cases:
+        got = _call(task, function, *args)
+        if not math.isclose(float(got), expected, rel_tol=1e-6):
+            _fail(task, f"for mlm, tlm, cross, λ = {[None if a is None else float(a) for a in args]} you "
+                  f"returned {float(got)}, expected {expected}", "λ weighs the cross-lingual term only; a None "
+                  "term adds nothing")
+    _passed(task)
+
+
+CHECKS: dict[str, list[Callable[..., None]]] = {
+    "01": [check_sampling_probabilities, check_effective_languages, check_fertility],
+    "02": [check_attention, check_split_heads, check_causal_mask],
+    "03": [check_mask_tokens, check_info_nce, check_gated_fusion],
+    "04": [check_stable_softmax, check_cross_entropy_gradient, check_joint_objective],
+}
