@@ -212,3 +212,69 @@ def test_the_command_line(capsys):
 
 def test_info_nce_feedback_names_the_mistake():
     _fails(ex.check_info_nce, lambda a, b, t: info_nce(a, b, t, symmetric=True), "one direction only")
+
+
+def test_training_loop_checks():
+    from xlm_course.training import TrainingConfig, linear_warmup_decay
+
+    ex.check_warmup_decay(lambda s, w, t: linear_warmup_decay(TrainingConfig(steps=t, warmup_steps=w))(s))
+    _fails(ex.check_warmup_decay, lambda s, w, t: s / w if s < w else (t - s) / (t - w), "step 0")
+
+    def clip(gradients, max_norm):
+        total = float(torch.sqrt(sum((g ** 2).sum() for g in gradients)))
+        return [g * min(1.0, max_norm / total) for g in gradients]
+
+    ex.check_clip_gradients(clip)
+    _fails(ex.check_clip_gradients, lambda gs, m: [g * min(1.0, m / float(g.norm())) for g in gs], "all* gradients")
+
+    def accuracy(logits, labels):
+        keep = labels != -100
+        return float((logits.argmax(-1)[keep] == labels[keep]).float().mean())
+
+    ex.check_masked_accuracy(accuracy)
+    _fails(ex.check_masked_accuracy, lambda logits, labels: float((logits.argmax(-1) == labels).float().mean()),
+           "only the positions")
+
+
+def test_application_checks():
+    def align(word_ids, labels):
+        out, previous = [], None
+        for w in word_ids:
+            out.append(-100 if w is None or w == previous else labels[w])
+            previous = w
+        return out
+
+    ex.check_align_labels(align)
+    _fails(ex.check_align_labels, lambda ids, labels: [-100 if w is None else labels[w] for w in ids], "first")
+    ex.check_mean_reciprocal_rank(lambda scores, relevant: float(np.mean(
+        [1 / (1 + int((row > row[r]).sum())) for row, r in zip(scores, relevant, strict=True)])))
+    _fails(ex.check_mean_reciprocal_rank, lambda scores, relevant: float(np.mean(
+        [float(row.argmax() == r) for row, r in zip(scores, relevant, strict=True)])), "rank = 1 +")
+    from sklearn.metrics import f1_score
+
+    ex.check_macro_f1(lambda t, p, n: float(f1_score(t, p, labels=list(range(n)), average="macro", zero_division=0)))
+    _fails(ex.check_macro_f1, lambda t, p, n: float(np.mean(np.array(t) == np.array(p))), "that is accuracy")
+
+
+def test_deployment_checks():
+    from xlm_course.adapters import LoRALinear
+
+    ex.check_lora_linear(lambda base, rank, alpha: LoRALinear(base, rank, alpha))
+
+    class Unscaled(LoRALinear):
+        def forward(self, x):
+            return self.base(x) + self.lora_B(self.lora_A(x))
+
+    _fails(ex.check_lora_linear, lambda base, rank, alpha: Unscaled(base, rank, alpha), "alpha / rank")
+    ex.check_lora_parameter_count(lambda d_in, d_out, r: r * (d_in + d_out))
+    _fails(ex.check_lora_parameter_count, lambda d_in, d_out, r: d_in * d_out, "rank × d_in")
+
+    def quantise(x):
+        scale = float(x.abs().max()) / 127
+        return torch.clamp(torch.round(x / scale), -127, 127).to(torch.int8), scale
+
+    ex.check_int8_quantisation(quantise)
+    _fails(ex.check_int8_quantisation, lambda x: ((x / (float(x.abs().max()) / 127)).to(torch.int8),
+                                                  float(x.abs().max()) / 127), "round")
+    _fails(ex.check_int8_quantisation, lambda x: (torch.round(x / 0.1).clamp(-127, 127).to(torch.int8), 0.1),
+           "max|x| / 127")

@@ -14,10 +14,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.metrics import f1_score
 
 from .data.sampling import sampling_probabilities
 from .models.attention import scaled_dot_product_attention
 from .objectives import info_nce
+from .ranking import ranking_metrics
+from .training import TrainingConfig, linear_warmup_decay
 
 
 class ExerciseFailed(AssertionError):
@@ -352,9 +355,193 @@ def check_joint_objective(function: Callable[..., torch.Tensor]) -> None:
     _passed(task)
 
 
+# ---------------------------------------------------------------- chapter 5: the training loop in practice
+
+
+def check_warmup_decay(function: Callable[[int, int, int], float]) -> None:
+    """Chapter 5, task 1: ``function(step, warmup, total)`` is the learning-rate factor of step ``step``
+    (counted from 0): (step + 1) / warmup during warm-up, then linear decay to 0 at ``total``."""
+    task = "warm-up and linear decay"
+    for warmup, total in ((10, 100), (1, 5), (4, 4)):
+        expected = linear_warmup_decay(TrainingConfig(steps=total, warmup_steps=warmup))
+        for step in sorted({0, warmup - 1, warmup, (warmup + total) // 2, total - 1}):
+            got = _call(task, function, step, warmup, total)
+            if not isinstance(got, (int, float, np.floating)) or not math.isclose(float(got), expected(step),
+                                                                                  abs_tol=1e-9):
+                phase = "warm-up" if step < warmup else "decay"
+                hint = ("during warm-up the factor is (step + 1) / warmup, so step 0 already trains a little"
+                        if phase == "warm-up" else "after warm-up: (total − step) / (total − warmup)")
+                _fail(task, f"at step {step} (warmup {warmup}, total {total}, {phase}) you returned {got!r}, "
+                      f"expected {expected(step):.4f}", hint)
+    _passed(task)
+
+
+def check_clip_gradients(function: Callable[[list[torch.Tensor], float], list[torch.Tensor]]) -> None:
+    """Chapter 5, task 2: ``function(gradients, max_norm)`` returns the gradients rescaled so that their
+    *global* L2 norm (over all tensors together) is at most ``max_norm``; smaller ones are unchanged."""
+    task = "gradient clipping"
+    gradients = [_random(3, 4, seed=9) * 3, _random(5, seed=10)]
+    total = float(torch.sqrt(sum((g ** 2).sum() for g in gradients)))
+    for max_norm in (total / 4, total * 2):
+        got = _call(task, function, [g.clone() for g in gradients], max_norm)
+        scale = min(1.0, max_norm / total)
+        expected = [g * scale for g in gradients]
+        if not isinstance(got, (list, tuple)) or len(got) != len(expected):
+            _fail(task, f"you returned {_short(got)}, expected a list of {len(expected)} tensors",
+                  "return one clipped tensor per gradient, in order")
+        if not all(torch.allclose(a, b, atol=1e-5) for a, b in zip(got, expected, strict=True)):
+            each = [g * min(1.0, max_norm / float(g.norm())) for g in gradients]
+            hint = ("clip by the norm of *all* gradients together, not each tensor separately" if all(
+                torch.allclose(a, b, atol=1e-5) for a, b in zip(got, each, strict=True)) else
+                "scale every gradient by max_norm / total_norm when total_norm > max_norm")
+            _fail(task, f"with max_norm {max_norm:.3f} (the total norm is {total:.3f}) the result is wrong", hint)
+    _passed(task)
+
+
+def check_masked_accuracy(function: Callable[[torch.Tensor, torch.Tensor], float]) -> None:
+    """Chapter 5, task 3: ``function(logits, labels)`` returns the accuracy of the argmax over the positions
+    whose label is not −100 (the positions MLM predicts)."""
+    task = "masked-token accuracy"
+    logits = _random(2, 6, 11, seed=12)
+    labels = torch.full((2, 6), -100)
+    labels[0, 1], labels[0, 4], labels[1, 2], labels[1, 5] = 3, int(logits[0, 4].argmax()), 7, int(
+        logits[1, 5].argmax())
+    expected = float((logits.argmax(-1)[labels != -100] == labels[labels != -100]).float().mean())
+    got = _call(task, function, logits, labels)
+    if not isinstance(got, (int, float, np.floating, torch.Tensor)) or not math.isclose(float(got), expected,
+                                                                                        abs_tol=1e-6):
+        everywhere = float((logits.argmax(-1) == labels).float().mean())
+        hint = ("count only the positions with a label (labels != −100)" if math.isclose(
+            float(got), everywhere, abs_tol=1e-6) else "argmax over the vocabulary (last dimension), then compare")
+        _fail(task, f"you returned {float(got):.4f}, expected {expected:.4f}", hint)
+    _passed(task)
+
+
+# ---------------------------------------------------------------- chapter 6: applications
+
+
+def check_align_labels(function: Callable[[Sequence[int | None], Sequence[int]], list[int]]) -> None:
+    """Chapter 6, task 1: ``function(word_ids, word_labels)`` gives each *token* a label: the label of its
+    word on the first sub-token of the word, −100 on the word's other sub-tokens and on special tokens
+    (``word_ids`` holds ``None`` there)."""
+    task = "aligning word labels to tokens"
+    cases = [([None, 0, 1, 1, 2, None], [3, 0, 1], [-100, 3, 0, -100, 1, -100]),
+             ([None, 0, 0, 0, None], [5], [-100, 5, -100, -100, -100]),
+             ([None, 0, 1, 2, None], [1, 2, 0], [-100, 1, 2, 0, -100])]
+    for word_ids, word_labels, expected in cases:
+        got = _call(task, function, list(word_ids), list(word_labels))
+        if list(got) != expected:
+            every = [-100 if w is None else word_labels[w] for w in word_ids]
+            hint = ("label only the *first* sub-token of a word; the others get −100, so each word counts once"
+                    if list(got) == every else "−100 where word_ids is None (special tokens)")
+            _fail(task, f"for word_ids {word_ids} and word labels {word_labels} you returned {list(got)}, "
+                  f"expected {expected}", hint)
+    _passed(task)
+
+
+def check_mean_reciprocal_rank(function: Callable[[torch.Tensor, Sequence[int]], float]) -> None:
+    """Chapter 6, task 2: ``function(scores, relevant)`` returns the mean over queries of 1 / rank of the
+    relevant candidate (rank 1 = highest score), for a (queries × candidates) score matrix."""
+    task = "mean reciprocal rank"
+    scores = torch.tensor([[0.9, 0.1, 0.5], [0.2, 0.3, 0.8], [0.1, 0.7, 0.4]])
+    relevant = [0, 1, 2]  # ranks 1, 2, 2
+    expected = ranking_metrics(scores, [[r] for r in relevant])["MRR"]
+    got = _call(task, function, scores, relevant)
+    if not isinstance(got, (int, float, np.floating, torch.Tensor)) or not math.isclose(float(got), expected,
+                                                                                        rel_tol=1e-6):
+        _fail(task, f"for ranks 1, 2 and 2 you returned {got!r}, expected {expected:.4f} = (1 + 1/2 + 1/2) / 3",
+              "rank = 1 + the number of candidates with a higher score than the relevant one")
+    _passed(task)
+
+
+def check_macro_f1(function: Callable[[Sequence[int], Sequence[int], int], float]) -> None:
+    """Chapter 6, task 3: ``function(y_true, y_pred, num_labels)`` returns macro-F1: the unweighted mean over
+    labels 0 … num_labels − 1 of each label's F1 (0 for a label never predicted and never true)."""
+    task = "macro-F1"
+    cases = [([0, 0, 0, 0, 1], [0, 0, 0, 0, 0], 2), ([0, 1, 2, 2], [0, 2, 2, 1], 3), ([1, 1], [1, 1], 3)]
+    for y_true, y_pred, labels in cases:
+        got = _call(task, function, list(y_true), list(y_pred), labels)
+        expected = float(f1_score(y_true, y_pred, labels=list(range(labels)), average="macro", zero_division=0))
+        if not isinstance(got, (int, float, np.floating)) or not math.isclose(float(got), expected, abs_tol=1e-9):
+            accuracy = float(np.mean(np.array(y_true) == np.array(y_pred)))
+            hint = ("that is accuracy: macro-F1 averages the F1 of each label, so a rare label weighs as much as "
+                    "a frequent one" if math.isclose(float(got), accuracy) else
+                    "per label: F1 = 2·precision·recall / (precision + recall), 0 when undefined; then average")
+            _fail(task, f"for y_true {y_true}, y_pred {y_pred} you returned {got!r}, expected {expected:.4f}", hint)
+    _passed(task)
+
+
+# ---------------------------------------------------------------- chapter 8: deployment
+
+
+def check_lora_linear(module_class: type) -> None:
+    """Chapter 8, task 1: ``module_class(base, rank, alpha)`` wraps a frozen ``nn.Linear`` with
+    y = base(x) + (α / r)·B A x, ``lora_A`` (r × in, random) and ``lora_B`` (out × r, zero) as ``nn.Linear``."""
+    task = "LoRA layer"
+    torch.manual_seed(0)
+    base = torch.nn.Linear(6, 5)
+    module = _call(task, module_class, base, 2, 8.0)
+    for name, shape in (("lora_A", (2, 6)), ("lora_B", (5, 2))):
+        layer = getattr(module, name, None)
+        if not isinstance(layer, torch.nn.Linear) or tuple(layer.weight.shape) != shape:
+            _fail(task, f"{name} should be an nn.Linear with weight shape {shape}",
+                  "lora_A maps in_features → rank, lora_B maps rank → out_features, both without bias")
+    if any(p.requires_grad for p in base.parameters()):
+        _fail(task, "the base layer is still trainable", "base.requires_grad_(False)")
+    x = _random(4, 6, seed=13)
+    start = _call(task, module, x)
+    if not torch.allclose(start, base(x), atol=1e-6):
+        _fail(task, "at initialisation the output differs from the base layer",
+              "initialise lora_B to zero, so that training starts at the pretrained function")
+    with torch.no_grad():
+        module.lora_B.weight.normal_()
+    expected = base(x) + 4.0 * x @ module.lora_A.weight.T @ module.lora_B.weight.T
+    if not torch.allclose(_call(task, module, x), expected, atol=1e-5):
+        _fail(task, "with a non-zero B the output is not base(x) + (α/r)·B A x", "scale by alpha / rank = 8 / 2")
+    _passed(task)
+
+
+def check_lora_parameter_count(function: Callable[[int, int, int], int]) -> None:
+    """Chapter 8, task 2: ``function(d_in, d_out, rank)`` returns LoRA's trainable parameters for one matrix."""
+    task = "LoRA parameter count"
+    for d_in, d_out, rank in ((768, 768, 8), (768, 3072, 4), (128, 64, 1)):
+        got = _call(task, function, d_in, d_out, rank)
+        if got != rank * (d_in + d_out):
+            _fail(task, f"for a {d_out} × {d_in} matrix at rank {rank} you returned {got!r}, expected "
+                  f"{rank * (d_in + d_out)}", "A is rank × d_in and B is d_out × rank")
+    _passed(task)
+
+
+def check_int8_quantisation(function: Callable[[torch.Tensor], tuple[torch.Tensor, float]]) -> None:
+    """Chapter 8, task 3: ``function(x)`` returns (q, scale) of symmetric per-tensor int8 quantisation:
+    scale = max|x| / 127, q = clamp(round(x / scale), −127, 127) as ``torch.int8``; x ≈ q · scale."""
+    task = "int8 quantisation"
+    x = _random(50, seed=14) * 3
+    result = _call(task, function, x.clone())
+    if not isinstance(result, tuple) or len(result) != 2:
+        _fail(task, f"you returned {type(result).__name__}, expected (q, scale)", "return both")
+    q, scale = result
+    expected_scale = float(x.abs().max()) / 127
+    if not isinstance(q, torch.Tensor) or q.dtype != torch.int8:
+        _fail(task, f"q should be a torch.int8 tensor, got {getattr(q, 'dtype', type(q).__name__)}",
+              "round, clamp, then .to(torch.int8)")
+    if not math.isclose(float(scale), expected_scale, rel_tol=1e-6):
+        _fail(task, f"scale {float(scale):.5f}, expected {expected_scale:.5f}",
+              "symmetric: the largest |x| maps to 127, so scale = max|x| / 127")
+    if not torch.equal(q, torch.clamp(torch.round(x / expected_scale), -127, 127).to(torch.int8)):
+        _fail(task, "q is not round(x / scale)", "round to the nearest integer (torch.round), do not truncate")
+    error = float((q.float() * float(scale) - x).abs().max())
+    if error > expected_scale / 2 + 1e-6:
+        _fail(task, f"the reconstruction error {error:.4f} exceeds scale / 2", "round, do not floor")
+    _passed(task)
+
+
 CHECKS: dict[str, list[Callable[..., None]]] = {
     "01": [check_sampling_probabilities, check_effective_languages, check_fertility],
     "02": [check_attention, check_split_heads, check_causal_mask],
     "03": [check_mask_tokens, check_info_nce, check_gated_fusion],
     "04": [check_stable_softmax, check_cross_entropy_gradient, check_joint_objective],
+    "05": [check_warmup_decay, check_clip_gradients, check_masked_accuracy],
+    "06": [check_align_labels, check_mean_reciprocal_rank, check_macro_f1],
+    "08": [check_lora_linear, check_lora_parameter_count, check_int8_quantisation],
 }
