@@ -278,3 +278,9 @@ def test_deployment_checks():
                                                   float(x.abs().max()) / 127), "round")
     _fails(ex.check_int8_quantisation, lambda x: (torch.round(x / 0.1).clamp(-127, 127).to(torch.int8), 0.1),
            "max|x| / 127")
+
+
+def test_the_feedback_shown_on_the_instructors_page_is_real():
+    message = _fails(ex.check_sampling_probabilities,
+                     lambda counts, alpha: np.array(counts, dtype=float) ** alpha / sum(counts))
+    assert message in (ROOT / "book" / "instructors.md").read_text()
