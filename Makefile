@@ -1,6 +1,7 @@
 # The course's two commands:
 #   make book   install (if needed) and build the executed book into _build/html
-#   make test   install (if needed), then lint, unit tests, every notebook, and a strict book check
+#   make test   install (if needed), then lint, unit tests, every notebook, a strict book check, and the built
+#               book opened in headless Chromium (skipped, with the reason, where Chromium is missing)
 SHELL := /bin/bash
 .ONESHELL:
 .SHELLFLAGS := -eu -o pipefail -c
@@ -15,7 +16,7 @@ NOTEBOOKS := $(wildcard chapters/*/*.ipynb) $(wildcard exercises/solutions/*.ipy
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: book test install lint unit notebooks check-book pins clean
+.PHONY: book test install lint unit notebooks check-book browser browser-deps pins clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +37,7 @@ book: install
 	@echo "The book is built. Open: file://$(abspath _build/html/index.html)"
 
 test: install
-	$(MAKE) --no-print-directory lint unit notebooks check-book
+	$(MAKE) --no-print-directory lint unit notebooks check-book browser
 
 lint:
 	$(BIN)/ruff check .
@@ -52,6 +53,16 @@ check-book:
 	mkdir -p _build/check
 	$(BIN)/python -c "import yaml; c = yaml.safe_load(open('_config.yml')); c['execute']['execute_notebooks'] = 'off'; yaml.safe_dump(c, open('_build/check/_config.yml', 'w'), allow_unicode=True)"
 	$(BIN)/jupyter-book build . --config _build/check/_config.yml --path-output _build/check -W -n --keep-going
+
+# The pages of the check build, opened in headless Chromium (tests_browser/); a screenshot lands in _build/screenshots.
+browser:
+	$(OFFLINE) $(BIN)/python -m pytest -rs tests_browser/
+
+# Debian's Chromium and a CJK font for `make browser` (needs root or sudo; .ci/run calls it).
+browser-deps:
+	@if command -v chromium >/dev/null && fc-list | grep -qi "Noto Sans CJK"; then echo "Chromium and a CJK font are installed"; \
+	else SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); $$SUDO apt-get update -qq && \
+	$$SUDO apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk; fi
 
 pins:
 	$(BIN)/python tools/pins.py

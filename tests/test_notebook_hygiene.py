@@ -8,6 +8,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "chapters").glob("*/*.ipynb"))
+EXERCISES = sorted((ROOT / "exercises" / "solutions").glob("*.ipynb"))
 PAGES = sorted((ROOT / "chapters").glob("*/*.md"))
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
 TOC = (ROOT / "_toc.yml").read_text(encoding="utf-8")
@@ -21,7 +22,7 @@ def test_there_are_chapters():
     assert len(NOTEBOOKS) >= 3 and PAGES
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+@pytest.mark.parametrize("path", NOTEBOOKS + EXERCISES, ids=ids(NOTEBOOKS + EXERCISES))
 def test_outputs_are_stripped(path):
     notebook = nbformat.read(path, as_version=4)
     for cell in notebook.cells:
@@ -29,7 +30,7 @@ def test_outputs_are_stripped(path):
             assert not cell.outputs and cell.execution_count is None, f"{path.name}: strip the outputs"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+@pytest.mark.parametrize("path", NOTEBOOKS + EXERCISES, ids=ids(NOTEBOOKS + EXERCISES))
 def test_title_goals_and_colab_cell(path):
     notebook = nbformat.read(path, as_version=4)
     nbformat.validate(notebook)
@@ -59,3 +60,12 @@ def test_pages_have_title_and_goals(path):
 @pytest.mark.parametrize("path", NOTEBOOKS + PAGES, ids=ids(NOTEBOOKS + PAGES))
 def test_every_chapter_is_in_the_table_of_contents(path):
     assert str(path.relative_to(ROOT).with_suffix("")) in TOC
+
+
+@pytest.mark.parametrize("path", EXERCISES, ids=ids(EXERCISES))
+def test_exercises_have_three_checked_tasks_and_a_summary(path):
+    notebook = nbformat.read(path, as_version=4)
+    checks = [cell for cell in notebook.cells if cell.cell_type == "code" and cell.source.startswith("check_")]
+    solutions = [cell for cell in notebook.cells if "### BEGIN SOLUTION" in cell.source]
+    assert len(checks) >= 3 and len(solutions) >= 3, "at least three tasks, each with a solution and a check"
+    assert notebook.cells[-1].cell_type == "markdown" and "## Summary" in notebook.cells[-1].source
