@@ -16,7 +16,7 @@ NOTEBOOKS := $(wildcard chapters/*/*.ipynb) $(wildcard exercises/solutions/*.ipy
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: book test install lint unit notebooks check-book browser browser-deps pins clean
+.PHONY: book test install lint unit notebooks check-book browser browser-deps student-book pins clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,13 @@ check-book:
 	mkdir -p _build/check
 	$(BIN)/python -c "import yaml; c = yaml.safe_load(open('_config.yml')); c['execute']['execute_notebooks'] = 'off'; yaml.safe_dump(c, open('_build/check/_config.yml', 'w'), allow_unicode=True)"
 	$(BIN)/jupyter-book build . --config _build/check/_config.yml --path-output _build/check -W -n --keep-going
+
+# For a class: the student exercise notebooks, and the book with every sphinx-exercise solution hidden.
+student-book: install
+	$(BIN)/xlm-course student
+	mkdir -p _build/student
+	$(BIN)/python -c "import yaml; c = yaml.safe_load(open('_config.yml')); c['sphinx']['config']['hide_solutions'] = True; yaml.safe_dump(c, open('_build/student/_config.yml', 'w'), allow_unicode=True)"
+	$(BIN)/jupyter-book build . --config _build/student/_config.yml --path-output _build/student
 
 # The pages of the check build, opened in headless Chromium (tests_browser/); a screenshot lands in _build/screenshots.
 browser:
