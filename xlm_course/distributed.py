@@ -26,6 +26,7 @@ import json
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import torch
@@ -60,8 +61,8 @@ class TorchEngine:
 
     def __init__(self) -> None:
         self.distributed = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
-        if self.distributed:
-            dist.init_process_group("gloo")
+        if self.distributed:  # a missing peer fails after two minutes instead of hanging for half an hour
+            dist.init_process_group("gloo", timeout=timedelta(minutes=2))
         self.rank, self.world = (dist.get_rank(), dist.get_world_size()) if self.distributed else (0, 1)
 
     def prepare(self, model: torch.nn.Module, optimizer_factory: OptimizerFactory) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
@@ -84,6 +85,7 @@ class TorchEngine:
 
     def close(self) -> None:
         if self.distributed:
+            dist.barrier()  # leave together: a rank that tears down while its peer still talks can hang it
             dist.destroy_process_group()
 
 
@@ -109,6 +111,7 @@ class AccelerateEngine:
         return self.accelerator.unwrap_model(model)
 
     def close(self) -> None:
+        self.accelerator.wait_for_everyone()
         self.accelerator.end_training()
 
 
