@@ -108,9 +108,11 @@ def test_bad_input_is_refused_clearly():
     model = MultimodalClassifier(ImageEncoder(dim=8), "early", 4, 8, 3)
     with pytest.raises(ValueError, match="same non-zero number of rows"):
         train_classifier(model, torch.randn(4, 4), torch.rand(3, 3, 8, 8), torch.zeros(4, dtype=torch.long))
+    with pytest.raises(ValueError, match="same non-zero number of rows"):
+        accuracy_by_language(model, {"xx": torch.randn(4, 4)}, torch.rand(4, 3, 8, 8), torch.zeros(3, dtype=torch.long))
     with pytest.raises(ValueError, match="steps must be a positive int"):
         MultimodalConfig(steps=0)
-    with pytest.raises(ValueError, match="temperature must be positive"):
+    with pytest.raises(ValueError, match="temperature must be a positive number"):
         MultimodalConfig(temperature=0)
     with pytest.raises(ValueError, match="dim must be a positive int"):
         ImageTextAligner(ImageEncoder(), 64, 16, dim=0)

@@ -124,6 +124,12 @@ def test_spectrogram_shapes_and_fixed_frames():
         log_mel_spectrogram(np.zeros((2, 100)), 16000)
     with pytest.raises(ValueError, match="n_mels, frames"):
         fixed_frames(torch.zeros(3), 10)
+    with pytest.raises(ValueError, match="frames must be a positive int"):
+        fixed_frames(spectrogram, 0)
+    with pytest.raises(ValueError, match="hop_length must be a positive int"):
+        log_mel_spectrogram(np.ones(100), 16000, hop_length=0)
+    with pytest.raises(ValueError, match="sample_rate must be a positive int"):
+        mel_filterbank(20, 512, 16000.5)
 
 
 def test_zwj_sequences_are_drawn_as_one_picture():

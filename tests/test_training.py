@@ -153,3 +153,16 @@ def test_cache_key_needs_json():
     assert cache_key({"a": [1, 2]}) == cache_key({"a": [1, 2]})
     with pytest.raises(TypeError, match="JSON-serialisable"):
         cache_key({"a": object()})
+
+
+@pytest.mark.parametrize("value", [0, -1e-3, float("inf"), float("nan"), True, "1e-3", None])
+def test_positive_numbers_are_required_by_name(value):
+    from xlm_course.training import check_positive_numbers
+
+    class Config:
+        learning_rate = value
+
+    with pytest.raises(ValueError, match="learning_rate must be a positive number"):
+        check_positive_numbers(Config(), "learning_rate")
+    Config.learning_rate = 3e-4
+    check_positive_numbers(Config(), "learning_rate")

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from transformers import PreTrainedModel
 
-from .training import History, TrainingConfig, check_positive_ints, train
+from .training import History, TrainingConfig, check_positive_ints, check_positive_numbers, train
 from .transfer import EncoderSource
 
 UNLABELLED = -1
@@ -35,8 +35,7 @@ class DistillationConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not self.temperature > 0:
-            raise ValueError(f"temperature must be positive, got {self.temperature!r}")
+        check_positive_numbers(self, "temperature", "learning_rate")
         if not 0.0 <= self.alpha <= 1.0:
             raise ValueError(f"alpha must lie in [0, 1], got {self.alpha!r}")
         check_positive_ints(self, "steps", "batch_size", "max_length")

@@ -28,7 +28,14 @@ from .adapters import Bottleneck, encoder_layers
 from .objectives import masked_lm_loss
 from .text.batches import encode
 from .text.masking import IGNORE_INDEX, mask_tokens, special_ids_of
-from .training import History, TrainingConfig, check_positive_ints, check_warmup, train
+from .training import (
+    History,
+    TrainingConfig,
+    check_positive_ints,
+    check_positive_numbers,
+    check_warmup,
+    train,
+)
 from .transfer import ClassificationTask, EncoderSource, FineTuneConfig, evaluate, finetune
 
 
@@ -139,6 +146,7 @@ class LanguageAdapterConfig:
 
     def __post_init__(self) -> None:
         check_positive_ints(self, "steps", "batch_size", "max_length", "bottleneck")
+        check_positive_numbers(self, "learning_rate")
         check_warmup(self)
 
 

@@ -25,7 +25,14 @@ from torch import nn
 from .data import load_emoji_names
 from .objectives import info_nce
 from .ranking import embed, ranking_metrics
-from .training import History, TrainingConfig, check_positive_ints, check_warmup, train
+from .training import (
+    History,
+    TrainingConfig,
+    check_positive_ints,
+    check_positive_numbers,
+    check_warmup,
+    train,
+)
 from .transfer import ClassificationTask, EncoderSource
 
 
@@ -44,8 +51,7 @@ class MultimodalConfig:
     def __post_init__(self) -> None:
         check_positive_ints(self, "steps", "batch_size")
         check_warmup(self)
-        if not self.temperature > 0:
-            raise ValueError(f"temperature must be positive, got {self.temperature!r}")
+        check_positive_numbers(self, "temperature", "learning_rate")
 
     def training(self) -> TrainingConfig:
         return TrainingConfig(steps=self.steps, learning_rate=self.learning_rate, warmup_steps=self.warmup_steps,
@@ -134,6 +140,8 @@ def predict(model: nn.Module, text: torch.Tensor, inputs: torch.Tensor, batch_si
 def accuracy_by_language(model: nn.Module, text_by_language: Mapping[str, torch.Tensor], inputs: torch.Tensor,
                          labels: torch.Tensor) -> pd.Series:
     """Accuracy with the text side in each language (the images or sounds are the same rows every time)."""
+    for text in text_by_language.values():
+        _check_rows(text, inputs, labels)
     return pd.Series({lang: float((predict(model, text, inputs) == labels).float().mean())
                       for lang, text in text_by_language.items()}, name="accuracy")
 

@@ -36,7 +36,7 @@ from .runtime import get_profile
 from .text import train_tokenizer
 from .text.batches import encode, tlm_inputs
 from .text.masking import mask_tokens, special_ids_of
-from .training import History, TrainingConfig, train
+from .training import History, TrainingConfig, check_positive_numbers, train
 
 PRETRAINING_LANGUAGES: tuple[str, ...] = ("en", "zh-Hans", "ar", "hi", "sw", "fr", "de", "es", "ru", "ja")
 OBJECTIVES: tuple[str, ...] = ("mlm", "tlm", "cross")
@@ -76,8 +76,7 @@ class PretrainingSetup:
             raise ValueError("the first language is the pivot of the parallel pairs and must be 'en'")
         if not 0.0 < self.alpha <= 1.0:
             raise ValueError(f"alpha must lie in (0, 1], got {self.alpha!r}")
-        if not self.temperature > 0:
-            raise ValueError(f"temperature must be positive, got {self.temperature!r}")
+        check_positive_numbers(self, "temperature", "learning_rate")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout!r}")
         if not self.pair_sources or set(self.pair_sources) - {"ui", "emoji"}:

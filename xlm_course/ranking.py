@@ -21,7 +21,7 @@ from transformers import PreTrainedModel
 
 from .models.encoder import mean_pool
 from .objectives import info_nce
-from .training import TrainingConfig, check_positive_ints, train
+from .training import TrainingConfig, check_positive_ints, check_positive_numbers, train
 from .transfer import EncoderSource
 
 
@@ -87,8 +87,7 @@ class DualEncoderConfig:
         check_positive_ints(self, "steps", "batch_size", "max_length")
         if self.batch_size < 2:
             raise ValueError("batch_size must be at least 2: the other pairs of a batch are the negatives")
-        if not self.temperature > 0:
-            raise ValueError(f"temperature must be positive, got {self.temperature!r}")
+        check_positive_numbers(self, "temperature", "learning_rate")
 
 
 def train_dual_encoder(source: EncoderSource, queries: Sequence[str], query_languages: Sequence[str],

@@ -37,6 +37,14 @@ def check_positive_ints(config: object, *names: str, optional: tuple[str, ...] =
             raise ValueError(f"{name} must be {accepted}, got {value!r}")
 
 
+def check_positive_numbers(config: object, *names: str) -> None:
+    """Raise a ValueError naming the field when one of ``names`` is not a positive (finite) number."""
+    for name in names:
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+            raise ValueError(f"{name} must be a positive number, got {value!r}")
+
+
 def check_warmup(config: object) -> None:
     """Raise a ValueError unless ``config.warmup_steps`` lies in [0, ``config.steps``]."""
     if not 0 <= config.warmup_steps <= config.steps:
@@ -64,8 +72,7 @@ class TrainingConfig:
         if not isinstance(self.steps, int) or self.steps < 1:
             raise ValueError(f"steps must be a positive int, got {self.steps!r}")
         check_warmup(self)
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
+        check_positive_numbers(self, "learning_rate")
         if self.checkpoint_every is not None and self.checkpoint_dir is None:
             raise ValueError("checkpoint_every needs a checkpoint_dir to write to")
         for name in ("eval_every", "checkpoint_every"):

@@ -35,7 +35,14 @@ from .models.encoder import load_hub_encoder
 from .pretraining import PRETRAINING_LANGUAGES, Pretrained, PretrainingSetup, pretrain
 from .runtime import get_profile
 from .text.batches import encode
-from .training import History, TrainingConfig, check_positive_ints, check_warmup, train
+from .training import (
+    History,
+    TrainingConfig,
+    check_positive_ints,
+    check_positive_numbers,
+    check_warmup,
+    train,
+)
 
 # The applications' encoder: chapter 3's recipe with one more source of parallel text, the emoji names of the
 # *training* emoji (their categories are never seen). UI messages alone teach too few of the words emoji names
@@ -229,6 +236,7 @@ class FineTuneConfig:
 
     def __post_init__(self) -> None:
         check_positive_ints(self, "steps", "batch_size", "max_length", "eval_every", optional=("eval_every",))
+        check_positive_numbers(self, "learning_rate")
         check_warmup(self)
 
 
