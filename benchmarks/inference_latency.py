@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from transformers import XLMRobertaConfig, XLMRobertaForSequenceClassification
 
-from xlm_course.compression import (
+from xlm_course.deployment.compression import (
     OnnxClassifier,
     export_onnx,
     quantize_onnx,

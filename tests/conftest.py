@@ -4,6 +4,9 @@ import os
 for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
     os.environ.setdefault(name, "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Unit tests check logic, not rounding: fp32 on every machine, whatever bf16 units its CPU has (the precision
+# choice itself is tested in test_runtime.py, and bf16 training in test_training.py).
+os.environ.setdefault("XLM_COURSE_PRECISION", "fp32")
 
 
 import pytest  # noqa: E402

@@ -7,15 +7,15 @@ from hypothesis import strategies as st
 from peft import LoraConfig, TaskType, get_peft_model
 from torch import nn
 
-from xlm_course.adapters import (
+from xlm_course.deployment.adapters import (
     BottleneckAdapter,
     LoRALinear,
     add_adapters,
     add_lora,
     add_prefix,
-    count_parameters,
     merge_lora,
 )
+from xlm_course.models import count_parameters
 from xlm_course.training import TrainingConfig, train
 from xlm_course.transfer import FineTuneConfig, emoji_category_task, finetune
 
@@ -155,3 +155,19 @@ def test_prefix_attention_is_softmax_over_prefix_and_tokens(tiny_source):
         assert model(**_inputs(tiny_source)).logits.shape == (4, 3)
     with pytest.raises(ValueError, match="prefix_length must be a positive int"):
         add_prefix(tiny_source.classifier(LABELS), prefix_length=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_merged_lora_keeps_the_base_layers_dtype_and_device(dtype):
+    # Bug: merged() built a float32 CPU layer whatever the base was, so merge_lora broke fp64, bf16 and GPU models.
+    torch.manual_seed(0)
+    lora = LoRALinear(nn.Linear(6, 4).to(dtype), rank=2)
+    nn.init.normal_(lora.lora_B.weight)
+    lora.lora_A.to(dtype), lora.lora_B.to(dtype)
+    merged = lora.merged()
+    assert merged.weight.dtype == dtype and merged.weight.device == lora.base.weight.device
+    x = torch.randn(3, 6, dtype=dtype)
+    tolerance = {torch.float64: 1e-10, torch.bfloat16: 5e-2}[dtype]
+    torch.testing.assert_close(merged(x), lora(x), atol=tolerance, rtol=tolerance)
+    model = nn.Sequential(lora)
+    assert merge_lora(model)[0].weight.dtype == dtype

@@ -9,6 +9,7 @@ from xlm_course.applications.ner import (
     ENTITY_TYPES,
     LABELS,
     NER_LANGUAGES,
+    NERConfig,
     encode_sentences,
     entity_f1,
     entity_names,
@@ -21,6 +22,7 @@ from xlm_course.applications.ner import (
 from xlm_course.applications.qa import load_qa, qa_table, ranking_set, translated_questions
 from xlm_course.applications.recommendation import recommendation_table, simulate_users
 from xlm_course.applications.translation import (
+    TranslatorConfig,
     seq2seq_from_mlm,
     train_translator,
     translate,
@@ -29,7 +31,7 @@ from xlm_course.applications.translation import (
 )
 from xlm_course.data import concept_split
 from xlm_course.models.encoder import build_encoder
-from xlm_course.transfer import FineTuneConfig, emoji_category_task
+from xlm_course.transfer import emoji_category_task
 
 # --- QA ---------------------------------------------------------------------------------------------------------
 
@@ -154,7 +156,7 @@ def test_sub_word_labels_are_minus_100_after_the_first_token(tiny_source):
 
 
 def test_tagging_round_trip_and_f1(tiny_source):
-    model = finetune_ner(tiny_source, make_sentences("en", "train", 40), FineTuneConfig(steps=2, batch_size=8, warmup_steps=1))
+    model = finetune_ner(tiny_source, make_sentences("en", "train", 40), NERConfig(steps=2, batch_size=8, warmup_steps=1))
     sentences = make_sentences("ja", "test", 6)
     predicted = predict_labels(model, tiny_source.tokenizer, sentences, tiny_source.language_ids)
     assert [len(p) for p in predicted] == [len(s.words) for s in sentences]
@@ -194,7 +196,7 @@ def test_translator_trains_and_decodes(tiny_source):
 
     model = seq2seq_from_mlm(build_encoder(tiny_source.config, seed=0), warm_start=True)
     pairs = pd.DataFrame({"source": ["dog", "cat", "red heart"], "target": ["chien", "chat", "cœur rouge"]})
-    history = train_translator(model, tiny_source.tokenizer, pairs, steps=2, batch_size=2)
+    history = train_translator(model, tiny_source.tokenizer, pairs, TranslatorConfig(steps=2, batch_size=2, warmup_steps=1))
     assert len(history.losses) == 2
     outputs = translate(model, tiny_source.tokenizer, ["dog", "cat"], num_beams=2, max_length=8)
     assert len(outputs) == 2 and all(isinstance(text, str) for text in outputs)

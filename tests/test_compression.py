@@ -1,10 +1,12 @@
 """Quantisation, ONNX export and pruning (chapter 8.3)."""
 
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
 
-from xlm_course.compression import (
+from xlm_course.deployment.compression import (
     OnnxClassifier,
     export_onnx,
     magnitude_prune,
@@ -78,3 +80,21 @@ def test_pruning_rejects_bad_amounts(classifier):
         structured_prune(classifier, -0.1)
     with pytest.raises(ValueError, match="intermediate.dense"):
         structured_prune(nn.Sequential(nn.Linear(2, 2)), 0.5)
+
+
+def test_the_onnx_file_holds_no_stack_traces_or_paths_of_this_checkout(classifier, inputs, tmp_path):
+    # Bug: every node carried the exporter's Python stack, absolute paths included, so the fp32/int8 size ratio
+    # depended on where the course was cloned (3.495× in one checkout, 3.51× in another).
+    import onnx
+
+    from xlm_course.deployment.compression import strip_onnx_metadata
+
+    path = export_onnx(classifier, inputs, tmp_path / "model.onnx")
+    graph = onnx.load(str(path)).graph
+    assert not any(node.metadata_props or node.doc_string for node in graph.node)
+    here = str(Path(__file__).resolve().parents[1]).encode()
+    for written in (path, quantize_onnx(path, tmp_path / "model-int8.onnx")):
+        assert here not in written.read_bytes() and b"stack_trace" not in written.read_bytes()
+    assert strip_onnx_metadata(path) == 0  # nothing left to strip
+    parameters = sum(p.numel() for p in classifier.parameters())
+    assert size_in_bytes(path) < 4 * parameters + 200_000  # the weights plus a graph, nothing else

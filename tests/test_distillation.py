@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xlm_course.distillation import UNLABELLED, DistillationConfig, distill, distillation_loss
+from xlm_course.deployment.distillation import UNLABELLED, DistillationConfig, distill, distillation_loss
 
 
 @settings(deadline=None, max_examples=40)
@@ -34,20 +34,29 @@ def test_unlabelled_rows_only_feel_the_teacher():
         distillation_loss(student, teacher[:, :2], mixed)
 
 
+@pytest.mark.parametrize("temperature, alpha, message", [(0.0, 0.5, "temperature"), (-1.0, 0.5, "temperature"),
+                                                         (2.0, 1.5, "alpha"), (2.0, -0.1, "alpha")])
+def test_the_loss_itself_rejects_a_zero_temperature_and_alpha_outside_zero_one(temperature, alpha, message):
+    # Bug: distillation_loss divided by T = 0 (inf/nan) and weighted with α outside [0, 1] without a word.
+    logits = torch.zeros(2, 3)
+    with pytest.raises(ValueError, match=message):
+        distillation_loss(logits, logits, torch.tensor([0, 1]), temperature=temperature, alpha=alpha)
+
+
 def test_config_rejects_bad_values():
     with pytest.raises(ValueError, match="temperature"):
         DistillationConfig(temperature=0)
     with pytest.raises(ValueError, match="alpha"):
         DistillationConfig(alpha=1.5)
     with pytest.raises(ValueError, match="steps must be a positive int"):
-        DistillationConfig(steps=0)
+        DistillationConfig(steps=0, warmup_steps=0)
 
 
 def test_a_short_distillation_is_deterministic(tiny_source):
     teacher = tiny_source.classifier(("a", "b", "c"), seed=1).eval()
     texts, languages = ["dog", "chat", "Hund", "pizza"], ["en", "fr", "de", "en"]
     labels = [0, UNLABELLED, UNLABELLED, 2]
-    config = DistillationConfig(steps=3, batch_size=2)
+    config = DistillationConfig(steps=3, batch_size=2, warmup_steps=0)
     students = [tiny_source.classifier(("a", "b", "c"), seed=0) for _ in range(2)]
     histories = [distill(teacher, student, tiny_source, texts, languages, labels, config) for student in students]
     assert [row["loss"] for row in histories[0].losses] == [row["loss"] for row in histories[1].losses]

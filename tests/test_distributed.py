@@ -5,7 +5,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xlm_course.distributed import AccelerateEngine, TorchEngine, fit, global_batch, run, shard
+from xlm_course.deployment.distributed import AccelerateEngine, TorchEngine, fit, global_batch, run, shard
 from xlm_course.transfer import emoji_category_task
 
 

@@ -2,6 +2,8 @@
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from transformers import XLMRobertaForMaskedLM
 
 from xlm_course.models.encoder import (
@@ -84,3 +86,20 @@ def test_model_runs_on_tlm_inputs_and_pools(tokenizer):
 def test_mean_pool_ignores_padding():
     hidden = torch.tensor([[[1.0], [3.0], [100.0]]])
     assert mean_pool(hidden, torch.tensor([[1, 1, 0]])).item() == 2.0
+
+
+WORDS = ["red", "heart", "dog", "face", "chat", "cœur", "猫", "心", "rouge", "pizza"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from(WORDS), min_size=1, max_size=6), st.lists(st.sampled_from(WORDS), min_size=1,
+                                                                          max_size=6), st.integers(4, 12))
+def test_tlm_positions_restart_at_the_second_sentence_for_any_pair(tokenizer, first, second, max_length):
+    source, target = " ".join(first), " ".join(second)
+    alone = encode(tokenizer, [source, target], ["en", "fr"], LANGS, max_length)
+    n, m = (int(length) for length in alone["attention_mask"].sum(1))
+    batch = tlm_inputs(tokenizer, [source], [target], ["en"], ["fr"], LANGS, max_length)
+    positions, languages = batch["position_ids"][0].tolist(), batch["token_type_ids"][0].tolist()
+    assert positions[:n + m] == list(range(2, 2 + n)) + list(range(2, 2 + m))
+    assert languages[:n + m] == [LANGS["en"]] * n + [LANGS["fr"]] * m
+    assert alone["position_ids"][0, :n].tolist() == list(range(2, 2 + n))

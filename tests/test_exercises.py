@@ -13,9 +13,17 @@ from nbclient import NotebookClient
 
 from xlm_course import exercises as ex
 from xlm_course.cli import main, parser
+from xlm_course.data.sampling import sampling_probabilities
+from xlm_course.exercises.student import (
+    CODE_STUB,
+    TEXT_STUB,
+    generate,
+    strip_code,
+    strip_text,
+    student_version,
+)
 from xlm_course.models.attention import scaled_dot_product_attention
 from xlm_course.objectives import info_nce, joint_objective
-from xlm_course.student import CODE_STUB, TEXT_STUB, generate, strip_code, strip_text, student_version
 from xlm_course.text.masking import mask_tokens
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +58,7 @@ def test_a_crashing_solution_is_reported_not_raised():
 
 def test_sampling_probabilities_check():
     ex.check_sampling_probabilities(lambda counts, alpha: list(
-        ex.sampling_probabilities(dict(enumerate(counts)), alpha).values()))
+        sampling_probabilities(dict(enumerate(counts)), alpha).values()))
     _fails(ex.check_sampling_probabilities, lambda counts, alpha: np.array(counts) ** alpha, "sum to")
     _fails(ex.check_sampling_probabilities, lambda counts, alpha: np.full(len(counts), 1 / len(counts)), "α=1.0")
 
@@ -257,7 +265,7 @@ def test_application_checks():
 
 
 def test_deployment_checks():
-    from xlm_course.adapters import LoRALinear
+    from xlm_course.deployment.adapters import LoRALinear
 
     ex.check_lora_linear(lambda base, rank, alpha: LoRALinear(base, rank, alpha))
 

@@ -111,7 +111,7 @@ def test_bad_input_is_refused_clearly():
     with pytest.raises(ValueError, match="same non-zero number of rows"):
         accuracy_by_language(model, {"xx": torch.randn(4, 4)}, torch.rand(4, 3, 8, 8), torch.zeros(3, dtype=torch.long))
     with pytest.raises(ValueError, match="steps must be a positive int"):
-        MultimodalConfig(steps=0)
+        MultimodalConfig(steps=0, warmup_steps=0)
     with pytest.raises(ValueError, match="temperature must be a positive number"):
         MultimodalConfig(temperature=0)
     with pytest.raises(ValueError, match="dim must be a positive int"):

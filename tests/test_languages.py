@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from xlm_course.data import english_name, native_name, select_languages, to_bcp47
 
@@ -34,3 +36,11 @@ def test_select_languages_lists_what_is_available():
         select_languages([], ["en"], "src")
     with pytest.raises(ValueError, match="more than once"):
         select_languages(["en", "EN"], ["en"], "src")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(["en", "EN", "zh", "zh_Hans", "zh-Hant", "sw_Latn", "pt-BR", "ar", "sr-Cyrl", "ja", "hi",
+                        "fr_CA", "de-DE", "uz-Latn", "mn"]))
+def test_to_bcp47_is_idempotent(tag):
+    once = to_bcp47(tag)
+    assert to_bcp47(once) == once

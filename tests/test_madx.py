@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from torch import nn
 from transformers import XLMRobertaForMaskedLM
 
-from xlm_course.madx import (
+from xlm_course.deployment.madx import (
     LanguageAdapterConfig,
     LanguageAndTaskAdapters,
     adapter_languages,
@@ -110,7 +110,7 @@ def test_bad_input_is_refused_clearly(tiny_source, task):
         load_language_adapters(add_language_adapters(tiny_source.classifier(task.labels), ["en"], 4),
                                language_adapter_weights(model))
     with pytest.raises(ValueError, match="steps must be a positive int"):
-        LanguageAdapterConfig(steps=0)
+        LanguageAdapterConfig(steps=0, warmup_steps=0)
 
 
 def test_language_adapters_train_only_their_own_weights(tiny_mlm, trained_adapters, tiny_source):

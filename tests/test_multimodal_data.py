@@ -13,7 +13,13 @@ from hypothesis import strategies as st
 from xlm_course.data.emoji_images import OPENMOJI, emoji_images, load_emoji_images, render_emoji
 from xlm_course.data.provenance import provenance
 from xlm_course.data.speech import SPEECH_VOICES, sample_rate, synthesise, synthesise_all
-from xlm_course.spectrogram import fixed_frames, hz_to_mel, log_mel_spectrogram, mel_filterbank, mel_to_hz
+from xlm_course.multimodal.spectrogram import (
+    fixed_frames,
+    hz_to_mel,
+    log_mel_spectrogram,
+    mel_filterbank,
+    mel_to_hz,
+)
 
 
 def test_emoji_render_in_colour_and_sequences_join():

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from xlm_course.numerics import numerical_gradient
+from xlm_course.objectives import numerical_gradient
 
 
 def test_matches_analytic_gradients():

@@ -67,7 +67,7 @@ def test_dual_encoder_training_is_deterministic_and_needs_enough_groups(tiny_sou
                            tiny_source.encoder().embeddings.word_embeddings.weight)
     with pytest.raises(ValueError, match="cannot fill a batch"):
         train_dual_encoder(tiny_source, queries, languages, answers, languages, groups,
-                           DualEncoderConfig(steps=1, batch_size=8))
+                           DualEncoderConfig(steps=1, batch_size=8, warmup_steps=0))
     with pytest.raises(ValueError, match="same length"):
         train_dual_encoder(tiny_source, queries, languages, answers[:-1], languages, groups, config)
 
@@ -78,4 +78,4 @@ def test_dual_encoder_config_rejects_bad_values():
     with pytest.raises(ValueError, match="temperature"):
         DualEncoderConfig(temperature=0)
     with pytest.raises(ValueError, match="steps must be a positive int"):
-        DualEncoderConfig(steps=0)
+        DualEncoderConfig(steps=0, warmup_steps=0)

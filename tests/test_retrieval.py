@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from xlm_course.retrieval import retrieval_table, top1_accuracy
+from xlm_course.ranking import retrieval_table, top1_accuracy
 
 
 def test_top1_accuracy():

@@ -74,3 +74,66 @@ def test_setup_returns_its_choices(capsys):
     chosen = runtime.setup(seed=3)
     assert chosen.seed == 3 and chosen.device.type in {"cpu", "cuda", "mps"}
     assert "profile" in capsys.readouterr().out
+
+
+def test_precision_follows_the_hardware(monkeypatch):
+    monkeypatch.delenv(runtime.PRECISION_VARIABLE, raising=False)
+    monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: True)
+    assert runtime.choose_precision("cpu") == "bf16"
+    monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: False)
+    assert runtime.choose_precision("cpu") == "fp32"
+    assert runtime.choose_precision("mps") == "fp32"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: True)
+    assert runtime.choose_precision("cuda") == "bf16"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: False)
+    assert runtime.choose_precision("cuda") == "fp16"  # a T4: fp16 with a gradient scaler
+
+
+def test_precision_can_be_chosen_but_not_an_impossible_one(monkeypatch):
+    monkeypatch.setenv(runtime.PRECISION_VARIABLE, "fp32")
+    monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: True)
+    assert runtime.choose_precision("cpu") == "fp32"  # the variable wins over the hardware
+    assert runtime.choose_precision("cpu", "bf16") == "bf16"  # and an argument over the variable
+    with pytest.raises(ValueError, match="fp16 autocast needs a CUDA device"):
+        runtime.choose_precision("cpu", "fp16")
+    with pytest.raises(ValueError, match="Accepted: fp32, bf16, fp16"):
+        runtime.choose_precision("cpu", "float16")
+
+
+def test_setup_chooses_device_and_precision_once_for_every_helper(capsys):
+    chosen = runtime.setup(seed=0, device="cpu", precision="fp32")
+    assert (chosen.device, chosen.precision) == (torch.device("cpu"), "fp32")
+    assert runtime.resolve() == (torch.device("cpu"), "fp32")
+    assert runtime.resolve(precision="bf16") == (torch.device("cpu"), "bf16")  # an explicit argument wins
+    assert "precision : fp32" in capsys.readouterr().out
+
+
+def test_autocast_is_a_no_op_in_fp32_and_casts_in_bf16():
+    a = torch.randn(4, 4)
+    with runtime.autocast("cpu", "fp32"):
+        assert (a @ a).dtype == torch.float32
+    with runtime.autocast("cpu", "bf16"):
+        assert (a @ a).dtype == torch.bfloat16
+    with pytest.raises(ValueError, match="Unknown precision"):
+        runtime.autocast("cpu", "int8")
+
+
+def test_concurrent_processes_share_the_cores(monkeypatch):
+    monkeypatch.setattr(runtime, "available_cores", lambda: 2)
+    monkeypatch.setenv(runtime.CONCURRENCY_VARIABLE, "2")
+    assert runtime.concurrency() == 2 and runtime.set_threads() == 1
+    monkeypatch.setenv(runtime.CONCURRENCY_VARIABLE, "4")
+    assert runtime.set_threads() == 1  # never fewer than one thread
+    monkeypatch.delenv(runtime.CONCURRENCY_VARIABLE)
+    monkeypatch.delenv("PYTEST_XDIST_WORKER_COUNT", raising=False)
+    assert runtime.set_threads() == 2
+    monkeypatch.setenv(runtime.CONCURRENCY_VARIABLE, "two")
+    with pytest.raises(ValueError, match="positive int"):
+        runtime.concurrency()
+    runtime.set_threads(1)
+
+
+def test_evaluating_moves_the_model_and_turns_off_gradients():
+    model = torch.nn.Linear(3, 2).train()
+    with runtime.evaluating(model, "cpu", "fp32") as device:
+        assert device == torch.device("cpu") and not model.training and not torch.is_grad_enabled()

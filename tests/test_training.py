@@ -5,6 +5,8 @@ import threading
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from xlm_course.cache import cache_key, cached
@@ -86,7 +88,7 @@ def test_interrupted_run_resumes_exactly(tmp_path):
 
 def test_bf16_autocast_trains():
     model, batch_fn, loss_fn = make_problem()
-    history = train(model, loss_fn, batch_fn, TrainingConfig(steps=100, learning_rate=1e-2, bf16=True,
+    history = train(model, loss_fn, batch_fn, TrainingConfig(steps=100, learning_rate=1e-2, precision="bf16",
                                                              progress=False))
     assert history.frame()["loss"].iloc[-10:].mean() < history.frame()["loss"].iloc[:10].mean()
 
@@ -166,3 +168,85 @@ def test_positive_numbers_are_required_by_name(value):
         check_positive_numbers(Config(), "learning_rate")
     Config.learning_rate = 3e-4
     check_positive_numbers(Config(), "learning_rate")
+
+
+# Bugs found by trying the course as a new user would; each of these failed before its fix.
+
+def test_keep_checkpoints_zero_is_an_error_not_keep_everything(tmp_path):
+    with pytest.raises(ValueError, match="keep_checkpoints must be a positive int or None"):
+        TrainingConfig(steps=5, keep_checkpoints=0)  # `[:-0]` used to be an empty slice: every checkpoint kept
+    model, batch_fn, loss_fn = make_problem()
+    train(model, loss_fn, batch_fn, TrainingConfig(steps=6, progress=False, checkpoint_every=2,
+                                                   checkpoint_dir=tmp_path, keep_checkpoints=None))
+    assert len(list(tmp_path.glob("step-*"))) == 3  # None keeps them all
+
+
+@pytest.mark.parametrize("changes, field", [
+    ({"steps": True}, "steps"), ({"weight_decay": -0.1}, "weight_decay"), ({"weight_decay": "0.01"}, "weight_decay"),
+    ({"max_grad_norm": 0}, "max_grad_norm"), ({"max_grad_norm": float("nan")}, "max_grad_norm"),
+    ({"precision": "half"}, "precision"), ({"seed": -1}, "seed"), ({"batch_size": 0}, "batch_size"),
+    ({"warmup_steps": 11}, "warmup_steps"), ({"eval_every": 0}, "eval_every"),
+])
+def test_every_field_of_the_base_config_is_validated(changes, field):
+    with pytest.raises(ValueError, match=field):
+        TrainingConfig(**{"steps": 10, **changes})
+
+
+def test_task_configs_extend_the_base_and_hand_the_loop_its_config():
+    from xlm_course.applications.ner import NERConfig
+    from xlm_course.applications.translation import TranslatorConfig
+    from xlm_course.deployment.distillation import DistillationConfig
+    from xlm_course.deployment.madx import LanguageAdapterConfig
+    from xlm_course.multimodal import MultimodalConfig
+    from xlm_course.ranking import DualEncoderConfig
+    from xlm_course.training import RunConfig
+    from xlm_course.transfer import FineTuneConfig
+
+    for kind in (FineTuneConfig, DualEncoderConfig, MultimodalConfig, LanguageAdapterConfig, DistillationConfig,
+                 NERConfig, TranslatorConfig):
+        config = kind(steps=40, warmup_steps=4, learning_rate=1e-3, seed=2, device="cpu", precision="fp32")
+        assert isinstance(config, RunConfig)
+        loop = config.training(progress=False)
+        assert type(loop) is TrainingConfig
+        assert (loop.steps, loop.warmup_steps, loop.learning_rate, loop.seed, loop.device, loop.precision,
+                loop.progress) == (40, 4, 1e-3, 2, "cpu", "fp32", False)
+        with pytest.raises(ValueError, match="steps must be a positive int"):
+            kind(steps=True, warmup_steps=0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 500), st.data())
+def test_the_schedule_stays_in_zero_one(steps, data):
+    warmup = data.draw(st.integers(0, steps))
+    factor = linear_warmup_decay(TrainingConfig(steps=steps, warmup_steps=warmup))
+    values = [factor(step) for step in range(steps)]
+    assert all(0.0 <= value <= 1.0 for value in values)
+    assert max(values) == pytest.approx(1.0) or steps == warmup == 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(st.text(min_size=1, max_size=8), st.one_of(st.integers(), st.text(max_size=8),
+                                                                  st.booleans()), min_size=1, max_size=6))
+def test_cache_keys_do_not_depend_on_key_order(config):
+    assert cache_key(dict(reversed(list(config.items())))) == cache_key(config)
+
+
+def test_an_interrupted_atomic_write_leaves_the_old_folder(tmp_path):
+    from xlm_course.cache import atomic_directory
+
+    final = tmp_path / "artefact"
+    with atomic_directory(final) as staging:
+        (staging / "weights").write_text("old")
+    with pytest.raises(RuntimeError), atomic_directory(final) as staging:
+        (staging / "weights").write_text("half")
+        raise RuntimeError("the machine went down")
+    assert (final / "weights").read_text() == "old"
+    assert [path.name for path in tmp_path.iterdir()] == ["artefact"]  # no staging folder left behind
+
+
+def test_step_generators_are_pure_functions_of_seed_and_step():
+    from xlm_course.training import step_generator
+
+    draw = lambda seed, step: torch.randint(1000, (5,), generator=step_generator(seed, step)).tolist()  # noqa: E731
+    assert draw(0, 3) == draw(0, 3)
+    assert draw(0, 3) != draw(0, 4) and draw(0, 3) != draw(1, 3)

@@ -135,7 +135,7 @@ def test_matrix_and_few_shot_curve_shapes(source, task):
     assert ((matrix >= 0) & (matrix <= 1)).all().all()
     curve = few_shot_curve(source, task, ["fr", "de"], [0, 5], config=config)
     assert curve.shape == (2, 2) and list(curve.columns) == [0, 5]
-    with pytest.raises(ValueError, match="non-negative ints"):
+    with pytest.raises(ValueError, match="non-negative int"):
         few_shot_curve(source, task, ["fr"], [-1])
 
 
@@ -181,7 +181,7 @@ def test_mean_and_std_over_seeds():
 
 def test_finetune_config_rejects_bad_values():
     with pytest.raises(ValueError, match="steps must be a positive int"):
-        FineTuneConfig(steps=0)
+        FineTuneConfig(steps=0, warmup_steps=0)
     with pytest.raises(ValueError, match="warmup_steps"):
         FineTuneConfig(steps=10, warmup_steps=20)
     with pytest.raises(ValueError, match="eval_every"):

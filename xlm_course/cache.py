@@ -13,7 +13,8 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from filelock import FileLock
@@ -36,6 +37,23 @@ def cache_key(config: Mapping) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+@contextmanager
+def atomic_directory(final: str | Path) -> Iterator[Path]:
+    """Yield an empty staging folder beside ``final``; when the block ends without an error, it replaces
+    ``final`` in one rename. A crash leaves ``final`` as it was (old or absent), never half-written: the model
+    cache and the training checkpoints are both written this way."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
+    try:
+        yield staging
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(staging, final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def cached(name: str, config: Mapping, build: Callable[[Path], None], root: Path | None = None) -> Path:
     """The folder of the artefact ``name`` for ``config``, calling ``build(folder)`` the first time only."""
     root = Path(root) if root is not None else cache_root()
@@ -44,13 +62,7 @@ def cached(name: str, config: Mapping, build: Callable[[Path], None], root: Path
     with FileLock(str(folder) + ".lock"):
         if (folder / KEY_FILE).exists():
             return folder
-        staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
-        try:
+        with atomic_directory(folder) as staging:
             build(staging)
             (staging / KEY_FILE).write_text(json.dumps(config, sort_keys=True, indent=2, ensure_ascii=False))
-            if folder.exists():
-                shutil.rmtree(folder)
-            os.replace(staging, folder)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
     return folder

@@ -1,7 +1,7 @@
 """The course's command line: ``xlm-course student | data | pretrain``.
 
 * ``xlm-course student`` writes the student exercise notebooks from the solution notebooks
-  (:mod:`xlm_course.student`);
+  (:mod:`xlm_course.exercises.student`);
 * ``xlm-course data`` lists every data source with its licence and its size per language;
 * ``xlm-course pretrain`` runs (or loads from the cache) chapter 3's joint pretraining under a profile.
 """
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 
 def _student(args: argparse.Namespace) -> int:
-    from .student import generate
+    from .exercises.student import generate
 
     for path in generate(args.solutions, args.output):
         print(f"wrote {path}")

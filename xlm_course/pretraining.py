@@ -10,7 +10,6 @@ it on disk under a key of that setup, so later chapters load it instead of train
 from __future__ import annotations
 
 import json
-import random
 from dataclasses import asdict, dataclass, field, replace
 from functools import cache
 from pathlib import Path
@@ -31,18 +30,19 @@ from .data import (
 from .data.corpus import parallel_pairs
 from .models.encoder import build_encoder, encoder_config, sentence_embeddings
 from .objectives import info_nce, joint_objective, masked_lm_loss
-from .retrieval import retrieval_table
-from .runtime import get_profile
+from .ranking import retrieval_table
+from .runtime import evaluating, get_profile, resolve
 from .text import train_tokenizer
 from .text.batches import encode, tlm_inputs
 from .text.masking import mask_tokens, special_ids_of
-from .training import History, TrainingConfig, check_positive_numbers, train
+from .training import History, TrainingConfig, step_generator, step_random, train
+from .validation import check_fraction, check_positive_ints, check_positive_numbers
 
 PRETRAINING_LANGUAGES: tuple[str, ...] = ("en", "zh-Hans", "ar", "hi", "sw", "fr", "de", "es", "ru", "ja")
 OBJECTIVES: tuple[str, ...] = ("mlm", "tlm", "cross")
 # Part of every cache key: bump it when the data, tokenizer or training code changes what a setup produces,
 # so that a cache written by older code is never loaded as if it were current.
-RECIPE_VERSION = 2
+RECIPE_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -74,17 +74,13 @@ class PretrainingSetup:
             raise ValueError("with the 'cross' objective λ must be positive; leave 'cross' out for λ = 0")
         if self.languages[0] != "en":
             raise ValueError("the first language is the pivot of the parallel pairs and must be 'en'")
-        if not 0.0 < self.alpha <= 1.0:
-            raise ValueError(f"alpha must lie in (0, 1], got {self.alpha!r}")
-        check_positive_numbers(self, "temperature", "learning_rate")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout!r}")
+        check_positive_numbers(self, "alpha", "temperature", "learning_rate")
+        check_fraction("alpha", self.alpha)
+        check_fraction("dropout", self.dropout, closed=False)
         if not self.pair_sources or set(self.pair_sources) - {"ui", "emoji"}:
             raise ValueError(f"pair_sources are taken from ('ui', 'emoji'), got {self.pair_sources!r}")
-        for name in ("steps", "batch_size", "masked_batch_size", "vocab_size", "max_length"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"{name} must be a positive int or None (the profile's value), got {value!r}")
+        sizes = ("steps", "batch_size", "masked_batch_size", "vocab_size", "max_length")
+        check_positive_ints(self, *sizes, optional=sizes)  # None: the profile's value
 
     def resolved(self) -> PretrainingSetup:
         profile = get_profile(self.profile)
@@ -93,6 +89,13 @@ class PretrainingSetup:
                        max_length=self.max_length or profile.max_seq_len,
                        masked_batch_size=self.masked_batch_size or max(1, batch_size // 2),
                        vocab_size=self.vocab_size or profile.vocab_size)
+
+    def training(self, **loop: object) -> TrainingConfig:
+        """The loop's config for this setup (resolved sizes), with ``loop`` options such as ``device``."""
+        setup = self.resolved()
+        return TrainingConfig(steps=setup.steps, batch_size=setup.batch_size, learning_rate=setup.learning_rate,
+                              warmup_steps=min(setup.warmup_steps, setup.steps), max_length=setup.max_length,
+                              seed=setup.seed, **loop)
 
 
 @dataclass
@@ -197,8 +200,7 @@ class PretrainingTask:
     def batch_fn(self, step: int) -> dict[str, torch.Tensor]:
         """The batch of ``step``: a pure function of (seed, step), so that training can resume exactly."""
         setup, tokenizer, ids = self.setup, self.data.tokenizer, self.data.language_ids
-        generator = torch.Generator().manual_seed(setup.seed * 1_000_003 + step)
-        rng = random.Random(setup.seed * 1_000_003 + step)
+        generator, rng = step_generator(setup.seed, step), step_random(setup.seed, step)
         rows = self.mono_sampler.draw(setup.masked_batch_size, generator).tolist()
         batch = {f"mlm_{k}": v for k, v in self._mask(encode(
             tokenizer, [self.mono_texts[i] for i in rows], [self.mono_langs[i] for i in rows], ids,
@@ -251,25 +253,30 @@ class PretrainingTask:
         losses["loss"] = joint_objective(losses["mlm"], losses.get("tlm"), losses.get("cross"), self.setup.lam)
         return losses
 
-    def embedder(self, model: XLMRobertaForMaskedLM, batch_size: int = 256):
-        """``embed(texts, lang)`` for :func:`xlm_course.retrieval.retrieval_table`."""
+    def embedder(self, model: XLMRobertaForMaskedLM, batch_size: int = 256, device: torch.device | str | None = None,
+                 precision: str | None = None):
+        """``embed(texts, lang)`` for :func:`xlm_course.ranking.retrieval_table`, run on ``device`` (default: the
+        one setup chose); float32 rows on the CPU."""
 
-        @torch.no_grad()
         def embed(texts, lang):
-            model.eval()
             parts = []
-            for start in range(0, len(texts), batch_size):
-                chunk = texts[start:start + batch_size]
-                inputs = encode(self.data.tokenizer, chunk, [lang] * len(chunk), self.data.language_ids,
-                                self.setup.max_length)
-                parts.append(sentence_embeddings(model, inputs))
+            with evaluating(model, device, precision) as chosen:
+                for start in range(0, len(texts), batch_size):
+                    chunk = texts[start:start + batch_size]
+                    inputs = encode(self.data.tokenizer, chunk, [lang] * len(chunk), self.data.language_ids,
+                                    self.setup.max_length)
+                    parts.append(sentence_embeddings(model, {k: v.to(chosen) for k, v in inputs.items()}).float().cpu())
             return torch.cat(parts)
 
         return embed
 
-    def retrieval(self, model: XLMRobertaForMaskedLM, split: str = "test"):
+    def retrieval(self, model: XLMRobertaForMaskedLM, split: str = "test", device: torch.device | str | None = None,
+                  precision: str | None = None):
+        """Top-1 retrieval of the held-out pairs of ``split`` (``test`` or ``dev``), per language."""
+        if split not in ("test", "dev"):
+            raise ValueError(f"split must be 'test' or 'dev', got {split!r}")
         pairs = self.data.test_pairs if split == "test" else self.data.dev_pairs
-        return retrieval_table(self.embedder(model), pairs)
+        return retrieval_table(self.embedder(model, device=device, precision=precision), pairs)
 
 
 @dataclass
@@ -284,9 +291,13 @@ class Pretrained:
 
 
 def pretrain(setup: PretrainingSetup = PretrainingSetup(), use_cache: bool = True, progress: bool = True,
-             eval_every: int | None = None) -> Pretrained:
-    """Pretrain (or load from the cache) the encoder of ``setup``."""
+             eval_every: int | None = None, device: torch.device | str | None = None,
+             precision: str | None = None) -> Pretrained:
+    """Pretrain (or load from the cache) the encoder of ``setup`` on ``device`` in ``precision`` (default: what
+    :func:`~xlm_course.runtime.setup` chose). The precision is part of the cache key: a bf16 run is a different
+    artefact from an fp32 one. The model is returned on the chosen device."""
     setup = setup.resolved()
+    device, precision = resolve(device, precision)
     data = data_for(setup)
     task = PretrainingTask(setup, data)
 
@@ -294,11 +305,13 @@ def pretrain(setup: PretrainingSetup = PretrainingSetup(), use_cache: bool = Tru
         config = encoder_config(len(data.tokenizer), setup.languages, get_profile(setup.profile),
                                 dropout=setup.dropout, max_position_embeddings=setup.max_length + 2)
         model = build_encoder(config, seed=setup.seed)
-        evaluate = (lambda m: {"retrieval": task.retrieval(m, "dev")["mean"].mean()}) if eval_every else None
+        def retrieval(model: XLMRobertaForMaskedLM) -> dict[str, float]:
+            return {"retrieval": task.retrieval(model, "dev", device, precision)["mean"].mean()}
+
+        evaluate = retrieval if eval_every else None
         history = train(model, task.loss_fn, task.batch_fn,
-                        TrainingConfig(steps=setup.steps, learning_rate=setup.learning_rate,
-                                       warmup_steps=min(setup.warmup_steps, setup.steps), seed=setup.seed,
-                                       eval_every=eval_every, progress=progress), evaluate=evaluate)
+                        setup.training(device=str(device), precision=precision, eval_every=eval_every,
+                                       progress=progress), evaluate=evaluate)
         return model, history
 
     if not use_cache:
@@ -312,8 +325,8 @@ def pretrain(setup: PretrainingSetup = PretrainingSetup(), use_cache: bool = Tru
         (folder / "history.json").write_text(json.dumps({"losses": history.losses,
                                                          "evaluations": history.evaluations}))
 
-    folder = cached("pretrained", {"recipe": RECIPE_VERSION, **asdict(setup)}, build)
-    model = XLMRobertaForMaskedLM.from_pretrained(folder).eval()
+    folder = cached("pretrained", {"recipe": RECIPE_VERSION, "precision": precision, **asdict(setup)}, build)
+    model = XLMRobertaForMaskedLM.from_pretrained(folder).to(device).eval()
     saved = json.loads((folder / "history.json").read_text())
     tokenizer = AutoTokenizer.from_pretrained(folder)  # the tokenizer the model was trained with
     task = PretrainingTask(setup, replace(data, tokenizer=tokenizer))

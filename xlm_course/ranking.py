@@ -1,4 +1,4 @@
-"""Ranking with a dual encoder: train it with in-batch negatives, rank a pool, score the ranking (chapter 6).
+"""Ranking and retrieval: score a ranking, retrieve translations, train a dual encoder (chapters 3, 6).
 
 One encoder embeds both sides (a question and its answer, a user's history and an item); the score of a pair is
 the cosine of their mean-pooled vectors. Training uses InfoNCE with in-batch negatives (chapter 4), exactly the
@@ -8,21 +8,32 @@ alignment loss of pretraining, now on task pairs. Metrics, for queries each with
 * MRR: the mean of 1 / (rank of the first relevant item);
 * recall@k: the share of a query's relevant items found in its top k, averaged over queries;
 * precision@k: the share of the top k that is relevant, averaged over queries.
+
+Cross-lingual sentence retrieval (Tatoeba / XTREME, chapter 3) is the special case with one relevant item per
+query, the one on the diagonal: for N held-out messages and their translations, each English sentence looks for
+its translation among all N (en → xx), and the other way round (xx → en); :func:`top1_accuracy` is accuracy@1,
+and a model that knows nothing scores about 1/N.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from transformers import PreTrainedModel
 
 from .models.encoder import mean_pool
 from .objectives import info_nce
-from .training import TrainingConfig, check_positive_ints, check_positive_numbers, train
-from .transfer import EncoderSource
+from .runtime import evaluating
+from .training import RunConfig, step_generator, train
+from .validation import check_positive_numbers
+
+if TYPE_CHECKING:  # a type only: transfer's encoders import pretraining, which imports this module
+    from .transfer.encoders import EncoderSource
 
 
 def ranking_metrics(scores: torch.Tensor, relevant: Sequence[Collection[int]],
@@ -53,17 +64,48 @@ def ranking_metrics(scores: torch.Tensor, relevant: Sequence[Collection[int]],
     return metrics
 
 
-@torch.no_grad()
+def top1_accuracy(queries: torch.Tensor, candidates: torch.Tensor) -> float:
+    """Share of rows i whose nearest candidate (cosine) is candidate i: :func:`ranking_metrics`' accuracy@1 with
+    the diagonal as each query's one relevant item."""
+    if queries.shape != candidates.shape or queries.ndim != 2 or len(queries) == 0:
+        raise ValueError(f"queries and candidates must both be (N, d) with N > 0, got {tuple(queries.shape)} and "
+                         f"{tuple(candidates.shape)}")
+    similarity = F.normalize(queries.float(), dim=-1) @ F.normalize(candidates.float(), dim=-1).T
+    return ranking_metrics(similarity.cpu(), [[i] for i in range(len(queries))], ks=(1,))["accuracy@1"]
+
+
+def retrieval_table(embed: Callable[[Sequence[str], str], torch.Tensor],
+                    pairs: Mapping[str, tuple[Sequence[str], Sequence[str]]], pivot: str = "en") -> pd.DataFrame:
+    """Top-1 retrieval per language: ``pairs[lang] = (pivot sentences, their translations in lang)``.
+
+    ``embed(texts, lang)`` returns one vector per text. Columns: ``pairs`` (N), ``en→xx``, ``xx→en``,
+    ``mean`` and ``chance`` (1/N).
+    """
+    rows = {}
+    for lang, (sources, targets) in pairs.items():
+        if len(sources) != len(targets) or not sources:
+            raise ValueError(f"{lang}: need as many translations as sources, and at least one, got "
+                             f"{len(sources)} and {len(targets)}")
+        source_vectors, target_vectors = embed(list(sources), pivot), embed(list(targets), lang)
+        forward, backward = top1_accuracy(source_vectors, target_vectors), top1_accuracy(target_vectors,
+                                                                                         source_vectors)
+        rows[lang] = {"pairs": len(sources), f"{pivot}→xx": forward, f"xx→{pivot}": backward,
+                      "mean": (forward + backward) / 2, "chance": 1 / len(sources)}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
 def embed(encoder: PreTrainedModel, source: EncoderSource, texts: Sequence[str], languages: Sequence[str],
-          max_length: int = 32, batch_size: int = 256) -> torch.Tensor:
-    """Unit-length mean-pooled embeddings of ``texts`` (one row each)."""
+          max_length: int = 32, batch_size: int = 256, device: torch.device | str | None = None,
+          precision: str | None = None) -> torch.Tensor:
+    """Unit-length mean-pooled embeddings of ``texts`` (one float32 row each, on the CPU), computed on ``device``
+    (default: the one setup chose)."""
     if len(texts) != len(languages):
         raise ValueError(f"need one language per text, got {len(texts)} texts and {len(languages)} languages")
-    encoder.eval()
     parts = []
-    for start in range(0, len(texts), batch_size):
-        inputs = source.encode(texts[start:start + batch_size], languages[start:start + batch_size], max_length)
-        parts.append(_pooled(encoder, inputs))
+    with evaluating(encoder, device, precision) as chosen:
+        for start in range(0, len(texts), batch_size):
+            inputs = source.encode(texts[start:start + batch_size], languages[start:start + batch_size], max_length)
+            parts.append(_pooled(encoder, {key: value.to(chosen) for key, value in inputs.items()}).float().cpu())
     return F.normalize(torch.cat(parts), dim=-1)
 
 
@@ -72,7 +114,7 @@ def _pooled(encoder: PreTrainedModel, inputs: dict[str, torch.Tensor]) -> torch.
 
 
 @dataclass(frozen=True)
-class DualEncoderConfig:
+class DualEncoderConfig(RunConfig):
     """Fine-tuning of a dual encoder with in-batch negatives."""
 
     steps: int = 300
@@ -80,14 +122,12 @@ class DualEncoderConfig:
     learning_rate: float = 3e-4
     warmup_steps: int = 30
     temperature: float = 0.05
-    max_length: int = 32
-    seed: int = 0
 
     def __post_init__(self) -> None:
-        check_positive_ints(self, "steps", "batch_size", "max_length")
+        super().__post_init__()
         if self.batch_size < 2:
             raise ValueError("batch_size must be at least 2: the other pairs of a batch are the negatives")
-        check_positive_numbers(self, "temperature", "learning_rate")
+        check_positive_numbers(self, "temperature")
 
 
 def train_dual_encoder(source: EncoderSource, queries: Sequence[str], query_languages: Sequence[str],
@@ -110,7 +150,7 @@ def train_dual_encoder(source: EncoderSource, queries: Sequence[str], query_lang
     encoder = source.encoder(seed=config.seed)
 
     def batch_fn(step: int) -> dict[str, torch.Tensor]:
-        generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+        generator = step_generator(config.seed, step)
         chosen_groups = torch.randperm(len(distinct), generator=generator)[:config.batch_size].tolist()
         rows = []
         for group_index in chosen_groups:
@@ -125,7 +165,5 @@ def train_dual_encoder(source: EncoderSource, queries: Sequence[str], query_lang
         right = {k[2:]: v for k, v in batch.items() if k.startswith("p_")}
         return {"loss": info_nce(_pooled(model, left), _pooled(model, right), config.temperature)}
 
-    train(encoder, loss_fn, batch_fn, TrainingConfig(steps=config.steps, learning_rate=config.learning_rate,
-                                                     warmup_steps=config.warmup_steps, seed=config.seed,
-                                                     progress=progress))
+    train(encoder, loss_fn, batch_fn, config.training(progress=progress))
     return encoder.eval()

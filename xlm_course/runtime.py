@@ -1,7 +1,9 @@
-"""Where and how the course's code runs: seeds, device, threads, the profile, online/offline.
+"""Where and how the course's code runs: seeds, device, precision, threads, the profile, online/offline.
 
-Every notebook starts with :func:`setup`, which seeds all generators, picks the device and prints
-:func:`banner`. The *profile* (``XLM_COURSE_PROFILE``) sets sizes only; the code path is the same:
+Every notebook starts with :func:`setup`, which seeds all generators, picks the device and the precision once
+and prints :func:`banner`; every helper that trains or evaluates then runs where :func:`current_device` says,
+under :func:`autocast` of :func:`current_precision`, unless it is given ``device=`` or ``precision=``. The
+*profile* (``XLM_COURSE_PROFILE``) sets sizes only; the code path is the same:
 
 * ``ci`` (default): tiny models, a few minutes on a 2-core CPU, no internet;
 * ``colab``: larger tiny models and more steps, a GPU if there is one;
@@ -10,17 +12,25 @@ Every notebook starts with :func:`setup`, which seeds all generators, picks the 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import random
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from .validation import check_positive_int
+
 PROFILE_VARIABLE = "XLM_COURSE_PROFILE"
+PRECISION_VARIABLE = "XLM_COURSE_PRECISION"  # fp32, bf16 or fp16: overrides the automatic choice
+CONCURRENCY_VARIABLE = "XLM_COURSE_CONCURRENCY"  # how many course processes share the cores (make test: 2)
+PRECISIONS = ("fp32", "bf16", "fp16")
 OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
 
 
@@ -92,6 +102,8 @@ def choose_device(prefer: str | None = None, profile: Profile | None = None) -> 
     Asking for a device that is not there is an error rather than a silent fall-back.
     """
     accepted = ("cpu", "cuda", "mps")
+    if isinstance(prefer, torch.device):
+        prefer = prefer.type
     if prefer is not None and prefer not in accepted:
         raise ValueError(f"Unknown device {prefer!r}. Accepted: {', '.join(accepted)} or None.")
     if prefer == "cuda" and not torch.cuda.is_available():
@@ -108,12 +120,74 @@ def choose_device(prefer: str | None = None, profile: Profile | None = None) -> 
     return torch.device("cpu")
 
 
+def cpu_has_bf16() -> bool:
+    """Does this CPU multiply bf16 matrices in hardware (AMX or AVX-512 BF16)? Then bf16 autocast pays
+    (about 1.5× for the ci model, 2.5× at hidden 512: ``benchmarks/pretraining_throughput.py``)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        flags = set(cpuinfo.read_text(errors="ignore").split())
+        return bool(flags & {"amx_bf16", "avx512_bf16"})
+    return platform.system() == "Darwin" and platform.machine() == "arm64"  # Apple silicon has bf16 units
+
+
+def choose_precision(device: torch.device | str, prefer: str | None = None) -> str:
+    """The precision of training and evaluation on ``device``: ``bf16`` autocast where the device has bf16
+    matrix units (CUDA with bf16, CPUs with AMX or AVX-512 BF16), ``fp16`` autocast with a gradient scaler on
+    GPUs without bf16, else ``fp32``. ``prefer`` (or ``$XLM_COURSE_PRECISION``) overrides the choice; a
+    precision the device cannot run is an error, not a silent fall-back."""
+    device = torch.device(device)
+    prefer = prefer if prefer is not None else os.environ.get(PRECISION_VARIABLE) or None
+    if prefer is not None:
+        if prefer not in PRECISIONS:
+            raise ValueError(f"Unknown precision {prefer!r}. Accepted: {', '.join(PRECISIONS)} or None (automatic).")
+        if prefer == "fp16" and device.type != "cuda":
+            raise ValueError(f"fp16 autocast needs a CUDA device, not {device.type}; use 'bf16' or 'fp32'")
+        if prefer == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise ValueError(f"{torch.cuda.get_device_name(device)} has no bf16 units; use 'fp16' or 'fp32'")
+        return prefer
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if device.type == "cpu" and cpu_has_bf16():
+        return "bf16"
+    return "fp32"
+
+
+def autocast(device: torch.device | str, precision: str) -> contextlib.AbstractContextManager:
+    """``torch.autocast`` for ``precision`` on ``device`` (a no-op context for ``fp32``)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"Unknown precision {precision!r}. Accepted: {', '.join(PRECISIONS)}.")
+    device = torch.device(device)
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
+def concurrency() -> int:
+    """How many course processes share this machine's cores: ``$XLM_COURSE_CONCURRENCY``, else pytest-xdist's
+    worker count, else 1."""
+    for name in (CONCURRENCY_VARIABLE, "PYTEST_XDIST_WORKER_COUNT"):
+        value = os.environ.get(name, "").strip()
+        if value:
+            if not value.isdigit() or int(value) < 1:
+                raise ValueError(f"${name} must be a positive int, got {value!r}")
+            return int(value)
+    return 1
+
+
+def available_cores() -> int:
+    """The CPU cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def set_threads(num_threads: int | None = None) -> int:
-    """Set PyTorch's intra-op threads (default: the number of CPU cores this process may use)."""
+    """Set PyTorch's intra-op threads; by default the cores divided among the :func:`concurrency` processes.
+
+    Idle OpenMP threads spin and steal the cores of the other processes: on 2 cores, two processes with 2
+    threads each did 0.39× the work of one alone, with 1 thread each 1.54× (``xlm_course/__init__.py`` also
+    asks OpenMP to wait passively)."""
     if num_threads is None:
-        num_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    if not isinstance(num_threads, int) or num_threads < 1:
-        raise ValueError(f"num_threads must be a positive int, got {num_threads!r}")
+        num_threads = max(1, available_cores() // concurrency())
+    check_positive_int("num_threads", num_threads)
     torch.set_num_threads(num_threads)
     return num_threads
 
@@ -134,15 +208,6 @@ def is_online(host: str = "huggingface.co", port: int = 443, timeout: float = 1.
         return False
 
 
-def in_colab() -> bool:
-    """True inside Google Colab."""
-    try:
-        import google.colab  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def _version_of(package: str) -> str:
     try:
         return version(package)
@@ -150,16 +215,20 @@ def _version_of(package: str) -> str:
         return "not installed"
 
 
-def banner(profile: Profile | None = None, device: torch.device | None = None) -> str:
-    """One block of text for the top of a notebook: versions, device, threads, profile, network."""
+def banner(profile: Profile | None = None, device: torch.device | None = None, precision: str | None = None) -> str:
+    """One block of text for the top of a notebook: versions, device, precision, threads, profile, network."""
     profile = profile or get_profile()
     device = device or choose_device(profile=profile)
+    precision = precision or choose_precision(device)
     packages = ("torch", "transformers", "tokenizers", "datasets", "xlm-course")
     lines = [
         f"profile   : {profile.name} (hidden {profile.hidden_size}, layers {profile.num_layers}, "
         f"steps {profile.train_steps})",
         f"device    : {device}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
-        f"threads   : {torch.get_num_threads()}",
+        f"precision : {precision}" + {"bf16": " autocast", "fp16": " autocast with a gradient scaler",
+                                      "fp32": ""}[precision],
+        f"threads   : {torch.get_num_threads()}" + (f" ({concurrency()} processes share {available_cores()} cores)"
+                                                     if concurrency() > 1 else ""),
         f"network   : {'offline (forced)' if is_offline_forced() else 'online' if is_online() else 'offline'}",
         f"python    : {platform.python_version()} on {platform.system()} {platform.machine()}",
     ]
@@ -173,15 +242,22 @@ class Setup:
 
     profile: Profile
     device: torch.device
+    precision: str
     generator: torch.Generator
     seed: int
 
 
-def setup(seed: int = 0, device: str | None = None, show: bool = True) -> Setup:
-    """Seed everything, choose the device and threads, and print the banner (first cell of a chapter)."""
+_chosen: dict[str, object] = {}  # what setup() chose: read through current_device() and current_precision()
+
+
+def setup(seed: int = 0, device: str | None = None, precision: str | None = None, show: bool = True) -> Setup:
+    """Seed everything, choose the device, precision and threads once, and print the banner (first cell of a
+    chapter). Every training and evaluation helper then uses this device and precision by default."""
     profile = get_profile()
     generator = seed_everything(seed)
     chosen = choose_device(device, profile)
+    chosen_precision = choose_precision(chosen, precision)
+    _chosen.update(device=chosen, precision=chosen_precision)
     set_threads()
     import datasets
     import transformers
@@ -189,5 +265,34 @@ def setup(seed: int = 0, device: str | None = None, show: bool = True) -> Setup:
     datasets.disable_progress_bars()  # map/filter bars would clutter every notebook
     transformers.utils.logging.disable_progress_bar()  # and so would "Loading weights" on every cached model
     if show:
-        print(banner(profile, chosen))
-    return Setup(profile=profile, device=chosen, generator=generator, seed=seed)
+        print(banner(profile, chosen, chosen_precision))
+    return Setup(profile=profile, device=chosen, precision=chosen_precision, generator=generator, seed=seed)
+
+
+def current_device() -> torch.device:
+    """The device :func:`setup` chose (before any setup: the profile's choice)."""
+    return _chosen.get("device") or choose_device()
+
+
+def current_precision(device: torch.device | str | None = None) -> str:
+    """The precision :func:`setup` chose, or :func:`choose_precision` for another ``device``."""
+    if device is None or torch.device(device) == _chosen.get("device"):
+        return _chosen.get("precision") or choose_precision(current_device())
+    return choose_precision(device)
+
+
+def resolve(device: torch.device | str | None = None, precision: str | None = None) -> tuple[torch.device, str]:
+    """The device and precision a helper runs on: the ones given, else those :func:`setup` chose."""
+    chosen = torch.device(device) if device is not None else current_device()
+    return chosen, precision if precision is not None else current_precision(chosen)
+
+
+@contextlib.contextmanager
+def evaluating(model: torch.nn.Module, device: torch.device | str | None = None,
+               precision: str | None = None) -> Iterator[torch.device]:
+    """Move ``model`` to the chosen device, put it in eval mode, and run the block without gradients under
+    the chosen precision's autocast; yields the device, for the batches."""
+    chosen, chosen_precision = resolve(device, precision)
+    model.to(chosen).eval()
+    with torch.no_grad(), autocast(chosen, chosen_precision):
+        yield chosen

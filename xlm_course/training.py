@@ -1,21 +1,25 @@
 """One training loop for every chapter (chapters 3, 5, 6, 8).
 
 ``train(model, loss_fn, batch_fn, config)`` runs AdamW with linear warm-up and decay, gradient clipping,
-optional bf16 autocast, a tqdm progress bar, a history of every loss term, an evaluation callback, and
-checkpoints written atomically as safetensors (weights) plus a ``weights_only``-loadable state file (optimizer,
-schedule, random state, history). ``batch_fn(step)`` must build the batch of a step from the step number alone,
-so a resumed run sees exactly the batches it would have seen: with the same seed, a run interrupted and resumed
-ends with the same weights as one that never stopped.
+autocast in the precision :mod:`~xlm_course.runtime` chose (bf16, or fp16 with a gradient scaler), a tqdm progress
+bar, a history of every loss term, an evaluation callback, and checkpoints written atomically as safetensors
+(weights) plus a ``weights_only``-loadable state file (optimizer, schedule, random state, history).
+``batch_fn(step)`` must build the batch of a step from the step number alone (:func:`step_generator`), so a
+resumed run sees exactly the batches it would have seen: with the same seed, a run interrupted and resumed ends
+with the same weights as one that never stopped.
+
+Every task's configuration extends :class:`RunConfig` (steps, batch size, learning rate, warm-up, length, seed,
+device, precision), validated once here, and hands the loop its :class:`TrainingConfig` through
+:meth:`RunConfig.training`.
 """
 
 from __future__ import annotations
 
 import math
-import os
+import random
 import shutil
-import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import pandas as pd
@@ -23,62 +27,91 @@ import torch
 from safetensors.torch import load_model, save_model
 from tqdm.auto import tqdm
 
+from .cache import atomic_directory
+from .runtime import PRECISIONS, autocast, resolve
+from .validation import (
+    check_positive_int,
+    check_positive_ints,
+    check_positive_numbers,
+)
+
 Batch = Mapping[str, torch.Tensor]
 
 
-def check_positive_ints(config: object, *names: str, optional: tuple[str, ...] = ()) -> None:
-    """Raise a ValueError naming the field when one of ``names`` is not a positive int (``optional``: or None)."""
-    for name in names:
-        value = getattr(config, name)
-        if value is None and name in optional:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            accepted = "a positive int or None" if name in optional else "a positive int"
-            raise ValueError(f"{name} must be {accepted}, got {value!r}")
+def step_generator(seed: int, step: int) -> torch.Generator:
+    """The random generator of one step of a run: a pure function of (seed, step), so that a resumed run draws
+    the batches it would have drawn. 1,000,003 is a prime larger than any step count, so no two (seed, step)
+    pairs of the course share a stream."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + step)
 
 
-def check_positive_numbers(config: object, *names: str) -> None:
-    """Raise a ValueError naming the field when one of ``names`` is not a positive (finite) number."""
-    for name in names:
-        value = getattr(config, name)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
-            raise ValueError(f"{name} must be a positive number, got {value!r}")
+def step_random(seed: int, step: int) -> random.Random:
+    """Python's ``random.Random`` for one step, seeded as :func:`step_generator`."""
+    return random.Random(seed * 1_000_003 + step)
 
 
-def check_warmup(config: object) -> None:
-    """Raise a ValueError unless ``config.warmup_steps`` lies in [0, ``config.steps``]."""
-    if not 0 <= config.warmup_steps <= config.steps:
-        raise ValueError(f"warmup_steps must lie in [0, steps={config.steps}], got {config.warmup_steps!r}")
+def epoch_order(count: int, seed: int, epoch: int) -> torch.Tensor:
+    """A permutation of ``count`` rows for one epoch, a pure function of (seed, epoch)."""
+    return torch.randperm(count, generator=torch.Generator().manual_seed(seed * 10_007 + epoch))
 
 
 @dataclass(frozen=True)
-class TrainingConfig:
-    """Hyper-parameters of :func:`train`. ``warmup_steps`` of linear warm-up, then linear decay to 0."""
+class RunConfig:
+    """What every training run of the course has: steps, batch size, learning rate, warm-up, length, seed,
+    device and precision (``None``: the ones :func:`xlm_course.runtime.setup` chose). Validated once, here;
+    each task's configuration extends it and gives the loop its :meth:`training` config."""
 
-    steps: int
+    steps: int = 300
+    batch_size: int = 32
     learning_rate: float = 5e-4
     warmup_steps: int = 0
+    max_length: int = 32
+    seed: int = 0
+    device: str | None = None
+    precision: str | None = None
     weight_decay: float = 0.01
     max_grad_norm: float | None = 1.0
-    bf16: bool = False
+
+    def __post_init__(self) -> None:
+        check_positive_ints(self, "steps", "batch_size", "max_length")
+        check_positive_numbers(self, "learning_rate")
+        check_positive_int("warmup_steps", self.warmup_steps, minimum=0, maximum=self.steps)  # at most `steps`
+        check_positive_int("seed", self.seed, minimum=0)
+        if self.device is not None and not isinstance(self.device, (str, torch.device)):
+            raise ValueError(f"device must be a name such as 'cpu' or 'cuda', or None, got {self.device!r}")
+        if self.precision is not None and self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS} or None (automatic), got {self.precision!r}")
+        weight_decay = self.weight_decay
+        if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) \
+                or not 0 <= weight_decay < float("inf"):
+            raise ValueError(f"weight_decay must be a non-negative number, got {weight_decay!r}")
+        if self.max_grad_norm is not None:
+            check_positive_numbers(self, "max_grad_norm")
+
+    def training(self, **loop: object) -> TrainingConfig:
+        """The loop's :class:`TrainingConfig`: this run's shared fields, plus ``loop`` options (``eval_every``,
+        ``progress``, checkpoints) and any overrides."""
+        shared = {f.name: getattr(self, f.name) for f in fields(RunConfig)}
+        return TrainingConfig(**{**shared, **loop})
+
+
+@dataclass(frozen=True)
+class TrainingConfig(RunConfig):
+    """:class:`RunConfig` plus what only the loop needs: evaluation, progress bar and checkpoints.
+    ``warmup_steps`` of linear warm-up, then linear decay to 0."""
+
     eval_every: int | None = None
     checkpoint_every: int | None = None
     checkpoint_dir: str | Path | None = None
-    keep_checkpoints: int = 2
-    seed: int = 0
+    keep_checkpoints: int | None = 2  # None keeps every checkpoint
     progress: bool = True
 
     def __post_init__(self) -> None:
-        if not isinstance(self.steps, int) or self.steps < 1:
-            raise ValueError(f"steps must be a positive int, got {self.steps!r}")
-        check_warmup(self)
-        check_positive_numbers(self, "learning_rate")
+        super().__post_init__()
+        check_positive_ints(self, "eval_every", "checkpoint_every", "keep_checkpoints",
+                            optional=("eval_every", "checkpoint_every", "keep_checkpoints"))
         if self.checkpoint_every is not None and self.checkpoint_dir is None:
             raise ValueError("checkpoint_every needs a checkpoint_dir to write to")
-        for name in ("eval_every", "checkpoint_every"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ValueError(f"{name} must be a positive int or None, got {value!r}")
 
 
 @dataclass
@@ -125,24 +158,20 @@ def _checkpoints(directory: Path) -> list[Path]:
 
 
 def save_checkpoint(directory: str | Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    scheduler: torch.optim.lr_scheduler.LRScheduler, history: History, keep: int = 2) -> Path:
-    """Write ``directory/step-NNNNNNN`` atomically: built in a temporary folder, then renamed into place."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    final = directory / f"step-{step:07d}"
-    staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=directory))
-    try:
+                    scheduler: torch.optim.lr_scheduler.LRScheduler, history: History,
+                    keep: int | None = 2) -> Path:
+    """Write ``directory/step-NNNNNNN`` atomically (:func:`~xlm_course.cache.atomic_directory`); keep the
+    newest ``keep`` checkpoints (``None``: all)."""
+    check_positive_int("keep", keep, optional=True)
+    final = Path(directory) / f"step-{step:07d}"
+    with atomic_directory(final) as staging:
         save_model(model, str(staging / "model.safetensors"))
         torch.save({"step": step, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                     "rng": torch.get_rng_state(), "losses": history.losses, "evaluations": history.evaluations},
                    staging / "state.pt")
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(staging, final)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    for old in _checkpoints(directory)[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+    if keep is not None:
+        for old in _checkpoints(Path(directory))[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
     return final
 
 
@@ -155,16 +184,19 @@ def latest_checkpoint(directory: str | Path | None) -> Path | None:
 def train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, Batch], Mapping[str, torch.Tensor]],
           batch_fn: Callable[[int], Batch], config: TrainingConfig,
           evaluate: Callable[[torch.nn.Module], Mapping[str, float]] | None = None,
-          device: torch.device | str = "cpu", after_step: Callable[[int], None] | None = None) -> History:
-    """Train ``model`` for ``config.steps`` steps; resume from the newest checkpoint if there is one.
+          after_step: Callable[[int], None] | None = None) -> History:
+    """Train ``model`` for ``config.steps`` steps on ``config.device`` in ``config.precision`` (``None``: what
+    :func:`~xlm_course.runtime.setup` chose); resume from the newest checkpoint if there is one.
 
     ``loss_fn(model, batch)`` returns a dict of scalar losses whose ``"loss"`` entry is minimised; every entry
     is recorded in the history. ``after_step(step)`` runs after each optimiser step (AdaLoRA's rank budget,
-    chapter 8, is updated there).
+    chapter 8, is updated there). The model is left on the device, in eval mode.
     """
-    device = torch.device(device)
+    device, precision = resolve(config.device, config.precision)
     model.to(device)
     optimizer = _optimizer(model, config)
+    # fp16 has too few exponent bits for small gradients: scale the loss up, and the gradients back down
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_warmup_decay(config))
     history, start = History(), 0
     checkpoint = latest_checkpoint(config.checkpoint_dir)
@@ -182,17 +214,19 @@ def train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, Batch], Ma
     bar = tqdm(range(start, config.steps), initial=start, total=config.steps, disable=not config.progress,
                desc="training")
     for step in bar:
-        batch = {key: value.to(device) for key, value in batch_fn(step).items()}
-        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=config.bf16):
+        batch = {key: value.to(device, non_blocking=True) for key, value in batch_fn(step).items()}
+        with autocast(device, precision):
             losses = loss_fn(model, batch)
         loss = losses["loss"]
         if not torch.isfinite(loss):
             raise FloatingPointError(f"the loss is {loss.item()} at step {step}; lower the learning rate")
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        scaler.scale(loss).backward()
         if config.max_grad_norm is not None:
+            scaler.unscale_(optimizer)
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-        optimizer.step()
+        scaler.step(optimizer)
+        scaler.update()
         if after_step is not None:
             after_step(step)
         scheduler.step()
@@ -203,7 +237,7 @@ def train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, Batch], Ma
         last = step == config.steps - 1
         if evaluate is not None and config.eval_every and ((step + 1) % config.eval_every == 0 or last):
             model.eval()
-            with torch.no_grad():
+            with torch.no_grad(), autocast(device, precision):
                 history.evaluations.append({"step": step, **evaluate(model)})
             model.train()
         if config.checkpoint_every and ((step + 1) % config.checkpoint_every == 0 or last):

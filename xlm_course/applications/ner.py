@@ -27,9 +27,10 @@ from seqeval.metrics import f1_score
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..data import concept_split
+from ..runtime import evaluating
 from ..text.masking import IGNORE_INDEX
-from ..training import TrainingConfig, train
-from ..transfer import EncoderSource, FineTuneConfig
+from ..training import RunConfig, step_generator, train
+from ..transfer import EncoderSource
 
 ENTITY_TYPES = ("LOC", "LANG", "CUR")
 LABELS = ("O", *(f"{prefix}-{kind}" for kind in ENTITY_TYPES for prefix in ("B", "I")))
@@ -57,6 +58,13 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
 NER_LANGUAGES: tuple[str, ...] = tuple(TEMPLATES)
 _BABEL = {"zh-Hans": "zh_Hans"}
 _PIECE = re.compile(r"\{(?:LOC|LANG|CUR)\}|\w+|[^\w\s]")
+
+
+@dataclass(frozen=True)
+class NERConfig(RunConfig):
+    """Fine-tuning of a token classifier: 300 steps of 32 random sentences, 30 of warm-up."""
+
+    warmup_steps: int = 30
 
 
 @dataclass(frozen=True)
@@ -185,18 +193,18 @@ def encode_sentences(tokenizer: PreTrainedTokenizerBase, sentences: Sequence[Sen
     }
 
 
-@torch.no_grad()
 def predict_labels(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, sentences: Sequence[Sentence],
                    language_ids: Mapping[str, int] | None, max_length: int = 32,
-                   batch_size: int = 128) -> list[list[str]]:
+                   batch_size: int = 128, device: torch.device | str | None = None,
+                   precision: str | None = None) -> list[list[str]]:
     """BIO labels per word: the prediction at the word's first token (or at the token that covers it)."""
-    model.eval()
     predicted = []
     for start in range(0, len(sentences), batch_size):
         chunk = list(sentences[start:start + batch_size])
         batch = encode_sentences(tokenizer, chunk, language_ids, max_length)
         batch.pop("labels")
-        best = model(**batch).logits.argmax(-1)
+        with evaluating(model, device, precision) as chosen:
+            best = model(**{key: value.to(chosen) for key, value in batch.items()}).logits.argmax(-1).cpu()
         for row, sentence in enumerate(chunk):
             _, word_ids = token_word_ids(tokenizer, sentence, max_length)
             by_word, last = {}, "O"
@@ -226,36 +234,34 @@ def label_shares(sentences: Sequence[Sentence]) -> dict[str, float]:
 
 
 def finetune_ner(source: EncoderSource, sentences: Sequence[Sentence],
-                 config: FineTuneConfig | None = None) -> PreTrainedModel:
-    """Fine-tune a token classifier on ``sentences`` (random batches, a pure function of seed and step)."""
-    config = config or FineTuneConfig()
+                 config: NERConfig = NERConfig()) -> PreTrainedModel:
+    """Fine-tune a token classifier on ``sentences`` (random batches, a pure function of seed and step), on the
+    device and precision setup chose unless ``config`` names others; the model is returned there."""
     if not sentences:
         raise ValueError("sentences is empty")
     model = source.token_classifier(LABELS, seed=config.seed)
 
     def batch_fn(step: int) -> dict[str, torch.Tensor]:
-        generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
-        chosen = torch.randint(len(sentences), (config.batch_size,), generator=generator).tolist()
+        chosen = torch.randint(len(sentences), (config.batch_size,), generator=step_generator(config.seed, step))
+        chosen = chosen.tolist()
         return encode_sentences(source.tokenizer, [sentences[i] for i in chosen], source.language_ids,
                                 config.max_length)
 
-    train(model, lambda model, batch: {"loss": model(**batch).loss}, batch_fn,
-          TrainingConfig(steps=config.steps, learning_rate=config.learning_rate, warmup_steps=config.warmup_steps,
-                         seed=config.seed, progress=False))
+    train(model, lambda model, batch: {"loss": model(**batch).loss}, batch_fn, config.training(progress=False))
     return model.eval()
 
 
 def ner_table(sources: Mapping[str, EncoderSource], train_sentences: Sequence[Sentence],
               tests: Mapping[str, Sequence[Sentence]], seeds: Sequence[int] = (0, 1, 2),
-              config: FineTuneConfig | None = None) -> pd.DataFrame:
+              config: NERConfig = NERConfig()) -> pd.DataFrame:
     """Entity F1 per (encoder, seed, language) after fine-tuning on ``train_sentences`` (long format)."""
-    config = config or FineTuneConfig()
     rows = []
     for name, source in sources.items():
         for seed in seeds:
             model = finetune_ner(source, train_sentences, replace(config, seed=seed))
             for lang, sentences in tests.items():
-                predicted = predict_labels(model, source.tokenizer, sentences, source.language_ids, config.max_length)
+                predicted = predict_labels(model, source.tokenizer, sentences, source.language_ids, config.max_length,
+                                           device=config.device, precision=config.precision)
                 rows.append({"encoder": name, "seed": seed, "lang": lang,
                              "f1": entity_f1([s.labels for s in sentences], predicted)})
     return pd.DataFrame(rows)

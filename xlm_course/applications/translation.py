@@ -27,8 +27,17 @@ from transformers import (
 
 from ..data import load_emoji_names, load_ui_messages, parallel_pairs, split_by_concept
 from ..models.encoder import build_encoder
+from ..runtime import evaluating
 from ..text.masking import IGNORE_INDEX
-from ..training import History, TrainingConfig, train
+from ..training import History, RunConfig, step_generator, train
+
+
+@dataclass(frozen=True)
+class TranslatorConfig(RunConfig):
+    """Teacher-forced training of the translator: 600 steps of 32 pairs, a tenth of them warm-up."""
+
+    steps: int = 600
+    warmup_steps: int = 60
 
 
 @dataclass(frozen=True)
@@ -91,40 +100,40 @@ def _batch(tokenizer: PreTrainedTokenizerBase, sources: Sequence[str], targets: 
 
 
 def train_translator(model: EncoderDecoderModel, tokenizer: PreTrainedTokenizerBase, pairs: pd.DataFrame,
-                     steps: int = 600, batch_size: int = 32, learning_rate: float = 5e-4, max_length: int = 32,
-                     seed: int = 0, bf16: bool = False) -> History:
-    """Teacher-forced cross-entropy on (source, target) pairs; batches are a pure function of seed and step;
-    ``bf16`` trains under bf16 autocast (about 1.5× faster on a CPU with bf16 units, benchmarks/)."""
+                     config: TranslatorConfig = TranslatorConfig()) -> History:
+    """Teacher-forced cross-entropy on (source, target) pairs; batches are a pure function of seed and step.
+    Runs on the device and precision setup chose (bf16 autocast is about 1.5× faster on a CPU with bf16 units,
+    ``benchmarks/``), unless ``config`` names others."""
     if pairs.empty:
         raise ValueError("pairs is empty")
     sources, targets = list(pairs["source"]), list(pairs["target"])
 
     def batch_fn(step: int) -> dict[str, torch.Tensor]:
-        generator = torch.Generator().manual_seed(seed * 1_000_003 + step)
-        chosen = torch.randint(len(sources), (batch_size,), generator=generator).tolist()
-        return _batch(tokenizer, [sources[i] for i in chosen], [targets[i] for i in chosen], max_length)
+        chosen = torch.randint(len(sources), (config.batch_size,), generator=step_generator(config.seed, step))
+        chosen = chosen.tolist()
+        return _batch(tokenizer, [sources[i] for i in chosen], [targets[i] for i in chosen], config.max_length)
 
     with warnings.catch_warnings():  # transformers warns on every call that labels now build decoder inputs
         warnings.filterwarnings("ignore", message="Version v4.12.0 introduces", category=FutureWarning)
         return train(model, lambda model, batch: {"loss": model(**batch).loss}, batch_fn,
-                     TrainingConfig(steps=steps, learning_rate=learning_rate, warmup_steps=max(1, steps // 10),
-                                    seed=seed, bf16=bf16, progress=False))
+                     config.training(progress=False))
 
 
-@torch.no_grad()
 def translate(model: EncoderDecoderModel, tokenizer: PreTrainedTokenizerBase, texts: Sequence[str],
               num_beams: int = 1, max_length: int = 32, no_repeat_ngram_size: int = 0,
-              batch_size: int = 64) -> list[str]:
+              batch_size: int = 64, device: torch.device | str | None = None,
+              precision: str | None = None) -> list[str]:
     """Greedy (``num_beams=1``) or beam-search translations, at most ``max_length`` tokens each way (the
     position table of the tiny model holds 32 tokens plus two); ``no_repeat_ngram_size`` > 0 forbids repeating an
     n-gram, a common guard against the loops of an undertrained decoder."""
-    model.eval()
     outputs = []
-    for start in range(0, len(texts), batch_size):
-        batch = _batch(tokenizer, texts[start:start + batch_size], None, max_length)
-        generated = model.generate(**batch, num_beams=num_beams, max_new_tokens=max_length - 1, do_sample=False,
-                                   no_repeat_ngram_size=no_repeat_ngram_size)
-        outputs += tokenizer.batch_decode(generated, skip_special_tokens=True)
+    with evaluating(model, device, precision) as chosen:
+        for start in range(0, len(texts), batch_size):
+            batch = _batch(tokenizer, texts[start:start + batch_size], None, max_length)
+            generated = model.generate(**{key: value.to(chosen) for key, value in batch.items()}, num_beams=num_beams,
+                                       max_new_tokens=max_length - 1, do_sample=False,
+                                       no_repeat_ngram_size=no_repeat_ngram_size)
+            outputs += tokenizer.batch_decode(generated.cpu(), skip_special_tokens=True)
     return [text.strip() for text in outputs]
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont, features
 
+from ..validation import check_positive_int
 from .emoji_names import EMOJI_LANGUAGES, load_emoji_names
 from .languages import select_languages
 from .provenance import Source, build_dataset
@@ -57,8 +58,7 @@ def render_emoji(emoji: str, size: int = 32) -> Image.Image:
     """``emoji`` drawn in colour from the OpenMoji font, centred on white, as a ``size`` × ``size`` RGB image."""
     if not isinstance(emoji, str) or not emoji:
         raise ValueError(f"emoji must be a non-empty string such as '🐶', got {emoji!r}")
-    if isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= 256:
-        raise ValueError(f"size must be an int in [8, 256] pixels, got {size!r}")
+    check_positive_int("size", size, minimum=8, maximum=256)  # pixels
     canvas = size * _RENDER_SCALE
     image = Image.new("RGB", (canvas, canvas), "white")
     layout = ImageFont.Layout.RAQM if features.check("raqm") else ImageFont.Layout.BASIC

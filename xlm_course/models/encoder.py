@@ -14,6 +14,7 @@ import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, XLMRobertaConfig, XLMRobertaForMaskedLM
 
 from ..runtime import Profile, get_profile, is_online
+from ..validation import check_positive_int
 
 POSITION_OFFSET = 2  # XLM-R numbers positions from padding_idx + 1 = 2
 
@@ -23,8 +24,7 @@ def encoder_config(vocab_size: int, languages: Sequence[str], profile: Profile |
                    **overrides) -> XLMRobertaConfig:
     """An ``XLMRobertaConfig`` for a tiny encoder: sizes from ``profile``, one language embedding per language."""
     profile = profile or get_profile()
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 8:
-        raise ValueError(f"vocab_size must be an int >= 8, got {vocab_size!r}")
+    check_positive_int("vocab_size", vocab_size, minimum=8)
     languages = list(languages)
     if not languages or len(set(languages)) != len(languages):
         raise ValueError(f"languages must be a non-empty list without repeats, got {languages!r}")

@@ -22,12 +22,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..validation import check_positive_int
+
 FUSIONS: tuple[str, ...] = ("early", "late", "cross-attention", "gated")
-
-
-def _positive(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
 def _conv_blocks(in_channels: int, channels: tuple[int, ...]) -> nn.Sequential:
@@ -44,7 +41,7 @@ class ImageEncoder(nn.Module):
 
     def __init__(self, dim: int = 64, channels: tuple[int, int, int] = (16, 32, 64)) -> None:
         super().__init__()
-        _positive("dim", dim)
+        check_positive_int("dim", dim)
         self.features = _conv_blocks(3, channels)
         self.project = nn.Linear(channels[-1], dim)
 
@@ -61,8 +58,8 @@ class AudioEncoder(nn.Module):
 
     def __init__(self, n_mels: int = 40, dim: int = 64, channels: tuple[int, int, int] = (16, 32, 64)) -> None:
         super().__init__()
-        _positive("dim", dim)
-        _positive("n_mels", n_mels)
+        check_positive_int("dim", dim)
+        check_positive_int("n_mels", n_mels)
         self.features = _conv_blocks(1, channels)
         self.project = nn.Linear(channels[-1], dim)
         self.n_mels = n_mels
@@ -127,7 +124,7 @@ class CrossAttentionFusion(nn.Module):
 
     def __init__(self, text_dim: int, token_dim: int, num_labels: int, hidden: int = 128, heads: int = 4) -> None:
         super().__init__()
-        _positive("heads", heads)
+        check_positive_int("heads", heads)
         if token_dim % heads:
             raise ValueError(f"token_dim ({token_dim}) must be divisible by heads ({heads})")
         self.query = nn.Linear(text_dim, token_dim)
@@ -173,7 +170,7 @@ class MultimodalClassifier(nn.Module):
         super().__init__()
         if head not in HEADS:
             raise ValueError(f"head must be one of {list(HEADS)}, got {head!r}")
-        _positive("num_labels", num_labels)
+        check_positive_int("num_labels", num_labels)
         self.encoder, self.head_name = encoder, head
         self.head = HEADS[head](text_dim, token_dim, num_labels, hidden)
 

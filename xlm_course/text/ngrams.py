@@ -13,11 +13,12 @@ from collections.abc import Sequence
 
 import torch
 
+from ..validation import check_positive_int
+
 
 def char_ngrams(text: str, n: int = 3) -> list[str]:
     """The character n-grams of each word of ``text``, padded with ``<`` and ``>``."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
+    check_positive_int("n", n)
     grams = []
     for word in text.casefold().split():
         padded = f"<{word}>"
@@ -29,8 +30,7 @@ def char_ngram_vectors(texts: Sequence[str], n: int = 3, dim: int = 4096) -> tor
     """A (len(texts), dim) float tensor of hashed, L2-normalised n-gram counts (zero rows for empty texts)."""
     if isinstance(texts, str):
         raise TypeError("texts must be a sequence of strings, not one string")
-    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-        raise ValueError(f"dim must be a positive int, got {dim!r}")
+    check_positive_int("dim", dim)
     vectors = torch.zeros(len(texts), dim)
     for row, text in enumerate(texts):
         if not isinstance(text, str):

@@ -25,6 +25,8 @@ from collections.abc import Iterable, Iterator
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
+from ..validation import check_positive_int
+
 SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>")
 MASK_TOKEN = "<mask>"
 BYTE_PIECES = tuple(f"<0x{value:02X}>" for value in range(256))
@@ -51,9 +53,8 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 8000, character_cove
     :data:`MIN_VOCAB_SIZE`. ``character_coverage`` in (0, 1] is the share of character occurrences that the
     vocabulary must hold as single-character pieces (the rest go to byte fallback).
     """
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < MIN_VOCAB_SIZE:
-        raise ValueError(f"vocab_size must be an int >= {MIN_VOCAB_SIZE} (4 special tokens + 256 byte pieces "
-                         f"+ <mask> + at least 100 learned pieces), got {vocab_size!r}")
+    # at least 4 special tokens + 256 byte pieces + <mask> + 100 learned pieces
+    check_positive_int("vocab_size", vocab_size, minimum=MIN_VOCAB_SIZE)
     if isinstance(texts, str):
         raise TypeError("texts must be an iterable of strings, not one string")
     if not 0.0 < character_coverage <= 1.0:

@@ -16,11 +16,11 @@ import numpy as np
 import torch
 from sklearn.metrics import f1_score
 
-from .data.sampling import sampling_probabilities
-from .models.attention import scaled_dot_product_attention
-from .objectives import info_nce
-from .ranking import ranking_metrics
-from .training import TrainingConfig, linear_warmup_decay
+from ..data.sampling import sampling_probabilities
+from ..models.attention import scaled_dot_product_attention
+from ..objectives import info_nce
+from ..ranking import ranking_metrics
+from ..training import TrainingConfig, linear_warmup_decay
 
 
 class ExerciseFailed(AssertionError):

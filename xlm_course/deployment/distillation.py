@@ -16,34 +16,35 @@ import torch
 import torch.nn.functional as F
 from transformers import PreTrainedModel
 
-from .training import History, TrainingConfig, check_positive_ints, check_positive_numbers, train
-from .transfer import EncoderSource
+from ..runtime import resolve
+from ..training import History, RunConfig, step_generator, train
+from ..transfer import EncoderSource
+from ..validation import check_fraction, check_positive_number, check_positive_numbers
 
 UNLABELLED = -1
 
 
 @dataclass(frozen=True)
-class DistillationConfig:
-    """Steps, batch, learning rate, temperature T and the weight α of the gold-label term."""
+class DistillationConfig(RunConfig):
+    """The run (warm-up: a tenth of the steps), the temperature T and the weight α of the gold-label term."""
 
     steps: int = 600
-    batch_size: int = 32
     learning_rate: float = 1e-3
+    warmup_steps: int = 60
     temperature: float = 2.0
     alpha: float = 0.5
-    max_length: int = 32
-    seed: int = 0
 
     def __post_init__(self) -> None:
-        check_positive_numbers(self, "temperature", "learning_rate")
-        if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"alpha must lie in [0, 1], got {self.alpha!r}")
-        check_positive_ints(self, "steps", "batch_size", "max_length")
+        super().__post_init__()
+        check_positive_numbers(self, "temperature")
+        check_fraction("alpha", self.alpha)
 
 
 def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
                       temperature: float = 2.0, alpha: float = 0.5) -> torch.Tensor:
     """α·CE on the labelled rows + (1 − α)·T²·KL(teacher ‖ student) on every row (both softened by T)."""
+    check_positive_number("temperature", temperature)
+    check_fraction("alpha", alpha)
     if student_logits.shape != teacher_logits.shape or labels.shape != student_logits.shape[:1]:
         raise ValueError(f"logits must share a shape (N, C) and labels be (N,); got {tuple(student_logits.shape)}, "
                          f"{tuple(teacher_logits.shape)} and {tuple(labels.shape)}")
@@ -68,24 +69,23 @@ def distill(teacher: PreTrainedModel, student: PreTrainedModel, source: EncoderS
     if not use_teacher and not (gold != UNLABELLED).any():
         raise ValueError("without the teacher, some rows need a gold label")
     rows = list(range(len(texts))) if use_teacher else (gold != UNLABELLED).nonzero().flatten().tolist()
-    teacher.eval()
+    device, _ = resolve(config.device, config.precision)
+    teacher.to(device).eval()
 
     def batch_fn(step: int) -> dict[str, torch.Tensor]:
-        generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+        generator = step_generator(config.seed, step)
         chosen = [rows[i] for i in torch.randint(len(rows), (config.batch_size,), generator=generator).tolist()]
         inputs = source.encode([texts[i] for i in chosen], [languages[i] for i in chosen], config.max_length)
-        with torch.no_grad():
-            teacher_logits = teacher(**inputs).logits
-        return {**inputs, "labels": gold[chosen], "teacher_logits": teacher_logits}
+        return {**inputs, "labels": gold[chosen]}
 
     def loss_fn(model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        inputs = {key: value for key, value in batch.items() if key not in ("labels", "teacher_logits")}
-        logits = model(**inputs).logits
+        inputs = {key: value for key, value in batch.items() if key != "labels"}
+        logits = model(**inputs).logits.float()
         if not use_teacher:
             return {"loss": F.cross_entropy(logits, batch["labels"])}
-        return {"loss": distillation_loss(logits, batch["teacher_logits"], batch["labels"], config.temperature,
+        with torch.no_grad():  # the teacher runs beside the student, on the same device and batch
+            teacher_logits = teacher(**inputs).logits.float()
+        return {"loss": distillation_loss(logits, teacher_logits, batch["labels"], config.temperature,
                                           config.alpha)}
 
-    return train(student, loss_fn, batch_fn, TrainingConfig(steps=config.steps, learning_rate=config.learning_rate,
-                                                            warmup_steps=config.steps // 10, seed=config.seed,
-                                                            progress=False))
+    return train(student, loss_fn, batch_fn, config.training(progress=False))

@@ -38,15 +38,26 @@ def size_in_bytes(model: nn.Module | str | Path) -> int:
     return buffer.getbuffer().nbytes
 
 
+def cpu_copy(model: nn.Module) -> nn.Module:
+    """An fp32 copy of ``model`` on the CPU, in eval mode: what int8 kernels, ONNX export and onnxruntime start
+    from, wherever the model was trained. The original stays where it is."""
+    return copy.deepcopy(model).to("cpu", torch.float32).eval()
+
+
 def torch_dynamic_int8(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` whose ``nn.Linear`` layers run in dynamic int8 (CPU)."""
+    """A CPU copy of ``model`` whose ``nn.Linear`` layers run in dynamic int8 (torch's int8 kernels are CPU-only:
+    evaluate it with ``device="cpu", precision="fp32"``)."""
     with warnings.catch_warnings():  # torch.ao.quantization is deprecated in favour of torchao; it still works
         warnings.simplefilter("ignore")
-        return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model).eval(), {nn.Linear}, dtype=torch.qint8)
+        return torch.ao.quantization.quantize_dynamic(cpu_copy(model), {nn.Linear}, dtype=torch.qint8)
 
 
 def export_onnx(model: PreTrainedModel, sample: dict[str, torch.Tensor], path: str | Path) -> Path:
-    """Export a classifier to ONNX with a dynamic batch and sequence length; weights inside the one file."""
+    """Export a classifier to ONNX with a dynamic batch and sequence length; weights inside the one file.
+
+    The exporter annotates every node with the Python stack that created it, absolute paths included; they are
+    stripped (:func:`strip_onnx_metadata`), so the file holds the graph and the weights, and its size is the same
+    wherever the course was cloned."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     names = [name for name in INPUT_NAMES if name in sample]
@@ -57,10 +68,42 @@ def export_onnx(model: PreTrainedModel, sample: dict[str, torch.Tensor], path: s
         logging.getLogger(name).setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model.eval(), (), str(path), kwargs={name: sample[name] for name in names},
+        torch.onnx.export(cpu_copy(model), (), str(path), kwargs={name: sample[name].cpu() for name in names},
                           input_names=names, output_names=["logits"], dynamic_shapes=dynamic, dynamo=True,
                           external_data=False, verbose=False)
+    strip_onnx_metadata(path)
     return path
+
+
+def strip_onnx_metadata(path: str | Path) -> int:
+    """Remove the debugging annotations (node ``metadata_props`` and doc strings) from an ONNX file in place;
+    return how many were removed. They do not change what the graph computes."""
+    import onnx
+
+    model = onnx.load(str(path))
+    removed = 0
+
+    def clean(graph: onnx.GraphProto) -> None:
+        nonlocal removed
+        graph.doc_string = ""
+        for node in graph.node:
+            removed += len(node.metadata_props) + bool(node.doc_string)
+            del node.metadata_props[:]
+            node.doc_string = ""
+            for attribute in node.attribute:
+                if attribute.HasField("g"):
+                    clean(attribute.g)
+                for subgraph in attribute.graphs:
+                    clean(subgraph)
+
+    clean(model.graph)
+    for function in model.functions:
+        for node in function.node:
+            removed += len(node.metadata_props) + bool(node.doc_string)
+            del node.metadata_props[:]
+            node.doc_string = ""
+    onnx.save(model, str(path))
+    return removed
 
 
 def quantize_onnx(path: str | Path, output: str | Path) -> Path:
@@ -103,11 +146,15 @@ class OnnxClassifier:
     def eval(self) -> OnnxClassifier:
         return self
 
+    def to(self, *args: object, **kwargs: object) -> OnnxClassifier:
+        """onnxruntime runs on the CPU here, whatever device the caller names (the logits come back there)."""
+        return self
+
     def __call__(self, **inputs: torch.Tensor) -> _Output:
         missing = [name for name in self.input_names if name not in inputs]
         if missing:
             raise ValueError(f"the ONNX graph needs inputs {self.input_names}; missing {missing}")
-        feed = {name: inputs[name].numpy().astype(np.int64) for name in self.input_names}
+        feed = {name: inputs[name].cpu().numpy().astype(np.int64) for name in self.input_names}
         return _Output(torch.from_numpy(self.session.run(["logits"], feed)[0]))
 
 

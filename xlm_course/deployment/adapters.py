@@ -25,15 +25,15 @@ from torch import nn
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.models.xlm_roberta.modeling_xlm_roberta import eager_attention_forward
 
+from ..validation import check_positive_int
+
 
 class LoRALinear(nn.Module):
     """A frozen ``nn.Linear`` plus a trainable rank-``rank`` update scaled by ``alpha / rank``."""
 
     def __init__(self, base: nn.Linear, rank: int = 8, alpha: float = 16.0, dropout: float = 0.0) -> None:
         super().__init__()
-        if isinstance(rank, bool) or not isinstance(rank, int) or not 1 <= rank <= min(base.in_features,
-                                                                                        base.out_features):
-            raise ValueError(f"rank must be an int in [1, {min(base.in_features, base.out_features)}], got {rank!r}")
+        check_positive_int("rank", rank, maximum=min(base.in_features, base.out_features))
         if not alpha > 0:
             raise ValueError(f"alpha must be positive, got {alpha!r}")
         self.base, self.rank, self.scaling = base, rank, alpha / rank
@@ -49,9 +49,13 @@ class LoRALinear(nn.Module):
 
     def merged(self) -> nn.Linear:
         """A plain ``nn.Linear`` with W + (α/r)·B A: the same function, no extra cost at inference."""
-        merged = nn.Linear(self.base.in_features, self.base.out_features, bias=self.base.bias is not None)
+        weight = self.base.weight  # the merged layer lives where the base layer does, in its dtype
+        merged = nn.Linear(self.base.in_features, self.base.out_features, bias=self.base.bias is not None,
+                           device=weight.device, dtype=weight.dtype)
         with torch.no_grad():
-            merged.weight.copy_(self.base.weight + self.scaling * self.lora_B.weight @ self.lora_A.weight)
+            exact = torch.promote_types(weight.dtype, torch.float32)  # sum in fp32 at least, then round once
+            update = self.lora_B.weight.to(exact) @ self.lora_A.weight.to(exact)
+            merged.weight.copy_((weight.to(exact) + self.scaling * update).to(weight.dtype))
             if self.base.bias is not None:
                 merged.bias.copy_(self.base.bias)
         return merged
@@ -62,8 +66,7 @@ class Bottleneck(nn.Module):
 
     def __init__(self, hidden_size: int, bottleneck: int = 32) -> None:
         super().__init__()
-        if isinstance(bottleneck, bool) or not isinstance(bottleneck, int) or bottleneck < 1:
-            raise ValueError(f"bottleneck must be a positive int, got {bottleneck!r}")
+        check_positive_int("bottleneck", bottleneck)
         self.down = nn.Linear(hidden_size, bottleneck)
         self.up = nn.Linear(bottleneck, hidden_size)
         nn.init.zeros_(self.up.weight)
@@ -91,8 +94,7 @@ class PrefixSelfAttention(nn.Module):
 
     def __init__(self, attention: nn.Module, prefix_length: int = 8) -> None:
         super().__init__()
-        if isinstance(prefix_length, bool) or not isinstance(prefix_length, int) or prefix_length < 1:
-            raise ValueError(f"prefix_length must be a positive int, got {prefix_length!r}")
+        check_positive_int("prefix_length", prefix_length)
         self.attention = attention
         self.attention.requires_grad_(False)
         size = attention.all_head_size
@@ -186,15 +188,3 @@ def merge_lora(model: nn.Module) -> nn.Module:
             parent_name, _, child = name.rpartition(".")
             setattr(model.get_submodule(parent_name) if parent_name else model, child, module.merged())
     return model
-
-
-def count_parameters(model: nn.Module) -> tuple[int, int]:
-    """(trainable, total) parameters, counting a shared tensor once."""
-    seen, trainable, total = set(), 0, 0
-    for parameter in model.parameters():
-        if id(parameter) in seen:
-            continue
-        seen.add(id(parameter))
-        total += parameter.numel()
-        trainable += parameter.numel() if parameter.requires_grad else 0
-    return trainable, total

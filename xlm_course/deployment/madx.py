@@ -24,19 +24,14 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from ..objectives import masked_lm_loss
+from ..runtime import evaluating
+from ..text.batches import encode
+from ..text.masking import IGNORE_INDEX, mask_tokens, special_ids_of
+from ..training import History, RunConfig, step_generator, train
+from ..transfer import ClassificationTask, EncoderSource, FineTuneConfig, evaluate, finetune
+from ..validation import check_positive_int
 from .adapters import Bottleneck, encoder_layers
-from .objectives import masked_lm_loss
-from .text.batches import encode
-from .text.masking import IGNORE_INDEX, mask_tokens, special_ids_of
-from .training import (
-    History,
-    TrainingConfig,
-    check_positive_ints,
-    check_positive_numbers,
-    check_warmup,
-    train,
-)
-from .transfer import ClassificationTask, EncoderSource, FineTuneConfig, evaluate, finetune
 
 
 class LanguageAndTaskAdapters(nn.Module):
@@ -133,21 +128,17 @@ def load_language_adapters(model: nn.Module, weights: Mapping[str, torch.Tensor]
 
 
 @dataclass(frozen=True)
-class LanguageAdapterConfig:
+class LanguageAdapterConfig(RunConfig):
     """Masked language modelling of one language adapter: the encoder and the MLM head stay frozen."""
 
     steps: int = 300
-    batch_size: int = 32
     learning_rate: float = 5e-3
     warmup_steps: int = 30
-    max_length: int = 32
     bottleneck: int = 64
-    seed: int = 0
 
     def __post_init__(self) -> None:
-        check_positive_ints(self, "steps", "batch_size", "max_length", "bottleneck")
-        check_positive_numbers(self, "learning_rate")
-        check_warmup(self)
+        super().__post_init__()
+        check_positive_int("bottleneck", self.bottleneck)
 
 
 def train_language_adapters(mlm: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
@@ -175,7 +166,7 @@ def train_language_adapters(mlm: PreTrainedModel, tokenizer: PreTrainedTokenizer
         train_only(model, language=lang)
 
         def batch_fn(step: int, rows: list[str] = rows, lang: str = lang) -> dict[str, torch.Tensor]:
-            generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+            generator = step_generator(config.seed, step)
             chosen = torch.randint(len(rows), (config.batch_size,), generator=generator).tolist()
             inputs = encode(tokenizer, [rows[i] for i in chosen], [lang] * len(chosen), language_ids,
                             config.max_length)
@@ -184,8 +175,7 @@ def train_language_adapters(mlm: PreTrainedModel, tokenizer: PreTrainedTokenizer
             return {**inputs, "input_ids": masked, "labels": labels}
 
         histories[lang] = train(model, lambda model, batch: {"loss": masked_lm_loss(model, batch)}, batch_fn,
-                                TrainingConfig(steps=config.steps, learning_rate=config.learning_rate,
-                                               warmup_steps=config.warmup_steps, seed=config.seed, progress=False))
+                                config.training(progress=False))
     model.requires_grad_(False)
     return model.eval(), histories
 
@@ -213,7 +203,8 @@ def madx_prepare(adapters: PreTrainedModel, task_bottleneck: int = 16,
 
 
 def evaluate_swapping(model: PreTrainedModel, source: EncoderSource, task: ClassificationTask, split: str = "test",
-                      swap: bool = True, source_lang: str = "en", max_length: int = 32) -> pd.DataFrame:
+                      swap: bool = True, source_lang: str = "en", max_length: int = 32,
+                      device: torch.device | str | None = None, precision: str | None = None) -> pd.DataFrame:
     """MAD-X step 3: each language scored with its own adapter active (``swap``), or with the source
     language's adapter kept (``swap=False``, the ablation); one row per language as in
     :func:`~xlm_course.transfer.evaluate`."""
@@ -221,7 +212,7 @@ def evaluate_swapping(model: PreTrainedModel, source: EncoderSource, task: Class
     frames = []
     for lang in languages:
         set_language(model, lang if swap else source_lang)
-        frames.append(evaluate(model, source, task, split, [lang], max_length))
+        frames.append(evaluate(model, source, task, split, [lang], max_length, device, precision))
     set_language(model, source_lang)
     return pd.concat(frames)
 
@@ -236,7 +227,8 @@ def madx_table(source: EncoderSource, task: ClassificationTask, adapters: PreTra
     for seed in seeds:
         tuned = finetune(source, task, train_rows, replace(config, seed=seed, eval_every=None), prepare=prepare)
         for name, swap in (("MAD-X", True), ("MAD-X, source adapter kept", False)):
-            table = evaluate_swapping(tuned.model, source, task, "test", swap, source_lang, config.max_length)
+            table = evaluate_swapping(tuned.model, source, task, "test", swap, source_lang, config.max_length,
+                                      config.device, config.precision)
             rows += [{"encoder": name, "seed": seed, "lang": lang, metric: value}
                      for lang, value in table[metric].items()]
     return pd.DataFrame(rows)
@@ -244,22 +236,21 @@ def madx_table(source: EncoderSource, task: ClassificationTask, adapters: PreTra
 
 def masked_lm_accuracy(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                        language_ids: Mapping[str, int], texts: Sequence[str], lang: str, max_length: int = 32,
-                       draws: int = 5, seed: int = 0) -> float:
+                       draws: int = 5, seed: int = 0, device: torch.device | str | None = None) -> float:
     """Share of masked tokens predicted exactly on ``texts`` in ``lang``, over ``draws`` fixed masking draws
     (short texts have few masked tokens; several draws steady the estimate)."""
     if not texts:
         raise ValueError("texts is empty")
-    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
-        raise ValueError(f"draws must be a positive int, got {draws!r}")
+    check_positive_int("draws", draws)
     inputs = encode(tokenizer, list(texts), [lang] * len(texts), language_ids, max_length)
     special = special_ids_of(tokenizer)
     correct = total = 0
-    model.eval()
-    with torch.no_grad():
+    with evaluating(model, device) as chosen:
+        inputs = {key: value.to(chosen) for key, value in inputs.items()}
         for draw in range(draws):
-            generator = torch.Generator().manual_seed(seed * 1_000_003 + draw)
-            masked, labels = mask_tokens(inputs["input_ids"], tokenizer.mask_token_id, special, len(tokenizer),
-                                         generator=generator)
+            masked, labels = mask_tokens(inputs["input_ids"].cpu(), tokenizer.mask_token_id, special, len(tokenizer),
+                                         generator=step_generator(seed, draw))
+            masked, labels = masked.to(chosen), labels.to(chosen)
             selected = labels != IGNORE_INDEX
             hidden = model.roberta(**{**inputs, "input_ids": masked}).last_hidden_state
             correct += int((model.lm_head(hidden[selected]).argmax(-1) == labels[selected]).sum())

@@ -5,16 +5,17 @@ cut into one shard per process, each process computes the gradient of its shard'
 ``DistributedDataParallel`` averages the gradients across processes before the optimiser step. With equal
 shards the average of shard means is the mean over the global batch, so the run follows the single-process run
 with the same global batch, up to floating-point summation order. Dropout is off in both, so that nothing
-random differs between them.
+random differs between them, and both run in fp32 on the CPU (gloo): the comparison is about the algorithm, not
+about the rounding of bf16.
 
 Two engines run the same loop. ``torch`` writes DDP out (``init_process_group``, ``DistributedDataParallel``,
 ``all_reduce``); ``accelerate`` lets 🤗 Accelerate do those three things (``Accelerator.prepare``,
 ``accelerator.backward``, ``accelerator.reduce``). On two CPU processes with the gloo backend::
 
-    torchrun --standalone --nproc_per_node 2 -m xlm_course.distributed --output losses.json
-    accelerate launch --multi_gpu --num_processes 2 -m xlm_course.distributed --engine accelerate --output losses.json
+    torchrun --standalone --nproc_per_node 2 -m xlm_course.deployment.distributed --output losses.json
+    accelerate launch --multi_gpu --num_processes 2 -m xlm_course.deployment.distributed --engine accelerate --output losses.json
 
-or ``python -m xlm_course.distributed --output losses.json`` for one process. (``--multi_gpu`` is Accelerate's
+or ``python -m xlm_course.deployment.distributed --output losses.json`` for one process. (``--multi_gpu`` is Accelerate's
 name for "several processes on this machine"; the script asks for ``Accelerator(cpu=True)``, so they use gloo
 on CPUs even where GPUs exist.)
 """
@@ -33,7 +34,8 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from .transfer import EncoderSource, course_encoders, emoji_category_task, replace_config
+from ..runtime import available_cores, set_threads
+from ..transfer import EncoderSource, course_encoders, emoji_category_task, replace_config
 
 ENGINES: tuple[str, ...] = ("torch", "accelerate")
 OptimizerFactory = Callable[[Iterable[torch.nn.Parameter]], torch.optim.Optimizer]
@@ -143,8 +145,7 @@ def run(steps: int = 30, batch_size: int = 32, learning_rate: float = 5e-4, seed
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     runner = TorchEngine() if engine == "torch" else AccelerateEngine()
     rank, world = runner.rank, runner.world
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    torch.set_num_threads(max(1, cores // world))  # the processes share the machine's cores
+    set_threads(max(1, available_cores() // world))  # the processes share the machine's cores
     source = course_encoders()["jointly pretrained"]
     source = replace(source, config=replace_config(source.config, hidden_dropout_prob=0.0,
                                                    attention_probs_dropout_prob=0.0, classifier_dropout=0.0))

@@ -12,10 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-
-def _positive_int(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
+from ..validation import check_positive_int
 
 
 def hz_to_mel(hz: torch.Tensor | float) -> torch.Tensor:
@@ -32,11 +29,11 @@ def mel_filterbank(n_mels: int, n_fft: int, sample_rate: int, f_min: float = 0.0
                    f_max: float | None = None) -> torch.Tensor:
     """(n_mels, n_fft // 2 + 1) triangular filters, equally spaced in mels between ``f_min`` and ``f_max``."""
     for name, value in (("n_fft", n_fft), ("sample_rate", sample_rate)):
-        _positive_int(name, value)
+        check_positive_int(name, value)
     f_max = sample_rate / 2 if f_max is None else f_max
     if not 0 <= f_min < f_max <= sample_rate / 2:
         raise ValueError(f"need 0 ≤ f_min < f_max ≤ sample_rate / 2 = {sample_rate / 2}, got {f_min}, {f_max}")
-    _positive_int("n_mels", n_mels)
+    check_positive_int("n_mels", n_mels)
     frequencies = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1, dtype=torch.float64)
     edges = mel_to_hz(torch.linspace(float(hz_to_mel(f_min)), float(hz_to_mel(f_max)), n_mels + 2,
                                      dtype=torch.float64))
@@ -49,7 +46,7 @@ def mel_filterbank(n_mels: int, n_fft: int, sample_rate: int, f_min: float = 0.0
 def log_mel_spectrogram(audio: np.ndarray | torch.Tensor, sample_rate: int, n_mels: int = 40, n_fft: int = 512,
                         hop_length: int = 256, floor: float = 1e-6) -> torch.Tensor:
     """(n_mels, frames) log mel-band energies of a mono waveform."""
-    _positive_int("hop_length", hop_length)
+    check_positive_int("hop_length", hop_length)
     audio = torch.as_tensor(np.asarray(audio), dtype=torch.float32)
     if audio.ndim != 1 or audio.numel() == 0:
         raise ValueError(f"audio must be a non-empty 1-D waveform, got shape {tuple(audio.shape)}")
@@ -65,7 +62,7 @@ def fixed_frames(spectrogram: torch.Tensor, frames: int, pad_value: float | None
     """Crop or pad (with the spectrogram's minimum: silence) the time axis to exactly ``frames``."""
     if spectrogram.ndim != 2:
         raise ValueError(f"expected (n_mels, frames), got shape {tuple(spectrogram.shape)}")
-    _positive_int("frames", frames)
+    check_positive_int("frames", frames)
     if spectrogram.shape[1] >= frames:
         return spectrogram[:, :frames]
     value = float(spectrogram.min()) if pad_value is None else pad_value

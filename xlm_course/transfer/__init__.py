@@ -1,0 +1,33 @@
+"""Fine-tune on some languages, test on every language: zero-shot cross-lingual transfer (chapters 3.4–3.5, 6).
+
+Four concepts, one module each: :mod:`.encoders` (where a classifier's encoder comes from), :mod:`.tasks`
+(labelled tasks split by concept), :mod:`.finetuning` (config, fine-tuning, prediction, evaluation) and
+:mod:`.tables` (the zero-shot tables). Everything is importable from here.
+"""
+
+from .encoders import (
+    DOWNSTREAM_LANGUAGES,
+    DOWNSTREAM_SETUP,
+    EncoderSource,
+    course_encoders,
+    downstream_mlm,
+    replace_config,
+)
+from .finetuning import FineTuneConfig, FineTuned, evaluate, finetune, predict
+from .tables import (
+    few_shot_curve,
+    mean_and_std,
+    model_selection,
+    transfer_matrix,
+    transfer_ratio,
+    transfer_summary,
+    zero_shot_table,
+)
+from .tasks import ClassificationTask, emoji_category_task, emoji_sentiment_task
+
+__all__ = [
+    "DOWNSTREAM_LANGUAGES", "DOWNSTREAM_SETUP", "ClassificationTask", "EncoderSource", "FineTuneConfig",
+    "FineTuned", "course_encoders", "downstream_mlm", "emoji_category_task", "emoji_sentiment_task", "evaluate",
+    "few_shot_curve", "finetune", "mean_and_std", "model_selection", "predict", "replace_config",
+    "transfer_matrix", "transfer_ratio", "transfer_summary", "zero_shot_table",
+]

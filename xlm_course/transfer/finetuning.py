@@ -1,0 +1,128 @@
+"""Fine-tuning a classifier and evaluating it per language (chapters 3.4, 6, 8): :class:`FineTuneConfig`,
+:func:`finetune`, :func:`predict`, :func:`evaluate`. Training and evaluation run on the device and in the
+precision :func:`xlm_course.runtime.setup` chose, unless the config names others."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import datasets
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import f1_score
+from transformers import PreTrainedModel
+
+from ..runtime import evaluating
+from ..training import History, RunConfig, epoch_order, train
+from ..validation import check_positive_int
+from .encoders import EncoderSource
+from .tasks import ClassificationTask
+
+
+@dataclass(frozen=True)
+class FineTuneConfig(RunConfig):
+    """Fine-tuning hyper-parameters: a fixed budget of steps, whatever the size of the training set."""
+
+    steps: int = 300
+    batch_size: int = 32
+    learning_rate: float = 5e-4
+    warmup_steps: int = 30
+    max_length: int = 32
+    eval_every: int | None = 50  # None: no evaluation during training
+    class_weighted: bool = False  # weight the loss by inverse class frequency (for imbalanced labels)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_positive_int("eval_every", self.eval_every, optional=True)
+
+
+@dataclass
+class FineTuned:
+    """A fine-tuned classifier, the encoder it started from, and its history (dev/test scores per eval)."""
+
+    model: PreTrainedModel
+    source: EncoderSource
+    config: FineTuneConfig
+    history: History
+
+
+def predict(model: PreTrainedModel, source: EncoderSource, texts: Sequence[str], languages: Sequence[str],
+            max_length: int = 32, batch_size: int = 256, device: torch.device | str | None = None,
+            precision: str | None = None) -> np.ndarray:
+    """The predicted label index of each text, computed on ``device`` (default: the one setup chose)."""
+    predictions = []
+    with evaluating(model, device, precision) as chosen:
+        for start in range(0, len(texts), batch_size):
+            inputs = source.encode(texts[start:start + batch_size], languages[start:start + batch_size], max_length)
+            logits = model(**{key: value.to(chosen) for key, value in inputs.items()}).logits
+            predictions.append(logits.argmax(-1).cpu())
+    return torch.cat(predictions).numpy()
+
+
+def evaluate(model: PreTrainedModel, source: EncoderSource, task: ClassificationTask, split: str = "test",
+             languages: Sequence[str] | None = None, max_length: int = 32, device: torch.device | str | None = None,
+             precision: str | None = None) -> pd.DataFrame:
+    """Accuracy and macro-F1 per language (rows), with the number of examples."""
+    frame = task.frame(split, languages).copy()
+    frame["prediction"] = predict(model, source, list(frame["text"]), list(frame["lang"]), max_length,
+                                  device=device, precision=precision)
+    return pd.DataFrame({
+        lang: {"accuracy": (part["label"] == part["prediction"]).mean(),
+               "macro_f1": f1_score(part["label"], part["prediction"], average="macro",
+                                    labels=range(len(task.labels)), zero_division=0),
+               "n": len(part)}
+        for lang, part in frame.groupby("lang", sort=False)
+    }).T.astype({"n": int})
+
+
+def finetune(source: EncoderSource, task: ClassificationTask, train_rows: datasets.Dataset,
+             config: FineTuneConfig = FineTuneConfig(), eval_languages: Sequence[str] | None = None,
+             progress: bool = False, prepare: Callable[[PreTrainedModel], PreTrainedModel] | None = None) -> FineTuned:
+    """Fine-tune a classifier on ``train_rows``; every ``eval_every`` steps record dev and test accuracy per
+    language of ``eval_languages`` (all the task's by default) in ``history.evaluations``. ``prepare`` changes
+    the fresh classifier before training (add LoRA or adapters, freeze parts: chapter 8); only parameters that
+    still require gradients are trained."""
+    if len(train_rows) == 0:
+        raise ValueError("train_rows is empty")
+    eval_languages = list(eval_languages or task.languages)
+    model = source.classifier(task.labels, seed=config.seed)
+    if prepare is not None:
+        model = prepare(model)
+    texts, langs = list(train_rows["text"]), list(train_rows["lang"])
+    labels = torch.tensor(train_rows["label"])
+    weights = None
+    if config.class_weighted:
+        counts = torch.bincount(labels, minlength=len(task.labels)).float()
+        weights = torch.where(counts > 0, counts.sum() / (len(task.labels) * counts.clamp_min(1)), 0.0)
+    per_epoch = max(1, len(texts) // config.batch_size)
+
+    def batch_fn(step: int) -> dict[str, torch.Tensor]:
+        epoch, position = divmod(step, per_epoch)
+        order = epoch_order(len(texts), config.seed, epoch)
+        chosen = order[position * config.batch_size:(position + 1) * config.batch_size].tolist()
+        inputs = source.encode([texts[i] for i in chosen], [langs[i] for i in chosen], config.max_length)
+        return {**inputs, "labels": labels[chosen]}
+
+    def loss_fn(model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        inputs = {key: value for key, value in batch.items() if key != "labels"}
+        class_weights = None if weights is None else weights.to(batch["labels"].device)
+        return {"loss": F.cross_entropy(model(**inputs).logits.float(), batch["labels"], weight=class_weights)}
+
+    def scores(model: PreTrainedModel) -> dict[str, float]:
+        found = {}
+        for split in ("dev", "test"):
+            table = evaluate(model, source, task, split, eval_languages, config.max_length, config.device,
+                             config.precision)
+            found.update({f"{split}/{lang}": value for lang, value in table["accuracy"].items()})
+        return found
+
+    # peft's AdaLoRA moves rank between matrices during training and asks the loop to call it after every step
+    reallocate = getattr(getattr(model, "base_model", None), "update_and_allocate", None)
+    history = train(model, loss_fn, batch_fn, config.training(eval_every=config.eval_every, progress=progress),
+                    evaluate=scores if config.eval_every else None, after_step=reallocate)
+    return FineTuned(model, source, config, history)
+
+
