@@ -23,7 +23,7 @@ PARALLEL := XLM_COURSE_CONCURRENCY=$(JOBS) OMP_WAIT_POLICY=PASSIVE
 GPU_NOTEBOOKS := chapters/03_joint_pretraining/02_joint_pretraining.ipynb \
 	chapters/03_joint_pretraining/04_finetuning_transfer.ipynb chapters/08_deployment/01_peft.ipynb
 
-.PHONY: book test test-gpu install lint unit notebooks check-book browser browser-deps student-book pins clean
+.PHONY: book test test-gpu install warm-cache lint unit notebooks check-book browser browser-deps student-book pins clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +38,7 @@ $(STAMP): $(BIN)/python constraints.txt pyproject.toml
 
 install: $(STAMP)
 
-book: install
+book: install warm-cache
 	$(BIN)/jupyter-book build . --builder html
 	@echo
 	@echo "The book is built. Open: file://$(abspath _build/html/index.html)"
@@ -52,8 +52,19 @@ lint:
 unit:
 	$(OFFLINE) $(PARALLEL) $(BIN)/python -m pytest -n $(JOBS) tests/
 
-# Two notebooks at a time, each notebook whole on one worker (--dist loadfile keeps its cells in order).
-notebooks:
+# The two encoders most notebooks share are pretrained first, side by side, one core each; a notebook would
+# otherwise hold the other worker waiting on the cache's lock. Then two notebooks at a time, each whole on one
+# worker (--dist loadfile keeps its cells in order).
+warm-cache: install
+	mkdir -p _build
+	$(OFFLINE) $(PARALLEL) $(BIN)/xlm-course pretrain > _build/pretrain-chapter3.log 2>&1 & chapter3=$$!
+	$(OFFLINE) $(PARALLEL) $(BIN)/xlm-course pretrain --pair-sources ui emoji > _build/pretrain-applications.log 2>&1 &
+	applications=$$!
+	wait $$chapter3 || { tail -n 30 _build/pretrain-chapter3.log; exit 1; }
+	wait $$applications || { tail -n 30 _build/pretrain-applications.log; exit 1; }
+	@echo "the shared pretrained encoders are in the cache"
+
+notebooks: warm-cache
 	$(OFFLINE) $(PARALLEL) $(BIN)/python -m pytest -p no:cacheprovider -n $(JOBS) --dist loadfile --durations=0 \
 		--nbval-lax --nbval-current-env $(NOTEBOOKS)
 
@@ -74,7 +85,7 @@ check-book:
 	$(BIN)/jupyter-book build . --config _build/check/_config.yml --path-output _build/check -W -n --keep-going
 
 # For a class: the student exercise notebooks, and the book with every sphinx-exercise solution hidden.
-student-book: install
+student-book: install warm-cache
 	$(BIN)/xlm-course student
 	mkdir -p _build/student
 	$(BIN)/python -c "import yaml; c = yaml.safe_load(open('_config.yml')); c['sphinx']['config']['hide_solutions'] = True; yaml.safe_dump(c, open('_build/student/_config.yml', 'w'), allow_unicode=True)"

@@ -104,7 +104,7 @@ def main() -> None:
         tiny = finetune(source, task, task.rows("train", ["en"]), FineTuneConfig(eval_every=None)).model.eval()
         batches = {size: inputs_for(tiny.config, size) for size in (1, 32)}
         runners = contenders(tiny, batches[32], Path(folder) / "tiny", torch.get_num_threads())
-        accuracy = {name: evaluate(runner, source, task)["accuracy"] for name, (runner, _) in runners.items()}
+        accuracy = {name: evaluate(runner, source, task, device="cpu", precision="fp32")["accuracy"] for name, (runner, _) in runners.items()}
         medians = timings(runners, batches, args.repeats)
         lines += table(f"Tiny classifier (hidden {tiny.config.hidden_size}, {tiny.config.num_hidden_layers} layers, "
                        "trained)", runners, medians, accuracy)

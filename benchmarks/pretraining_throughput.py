@@ -115,7 +115,8 @@ def counted_flops(model: XLMRobertaForMaskedLM, loss: Loss, batches: list[Batch]
 
 
 def course_loop(model: XLMRobertaForMaskedLM, loss: Loss, batches: list[Batch], bf16: bool) -> float:
-    config = TrainingConfig(steps=len(batches), learning_rate=1e-3, bf16=bf16, progress=False)
+    config = TrainingConfig(steps=len(batches), learning_rate=1e-3, device="cpu",
+                            precision="bf16" if bf16 else "fp32", progress=False)
     start = time.perf_counter()
     train(model, lambda m, b: {"loss": loss(m, b)}, lambda step: batches[step], config)
     return time.perf_counter() - start

@@ -70,3 +70,33 @@ def test_pretrain_records_each_objective_and_caches(tmp_path, monkeypatch):
 def test_bad_setups(kwargs, match):
     with pytest.raises(ValueError, match=match):
         PretrainingSetup(**kwargs)
+
+
+def test_batches_built_from_ids_tokenised_once_equal_batches_tokenised_per_step(data):
+    """The batch of a step, re-built the way the loop built it before texts were tokenised once per run."""
+    from xlm_course.text.batches import encode, tlm_inputs
+    from xlm_course.training import step_generator, step_random
+
+    task = PretrainingTask(tiny(), data)
+    setup, tokenizer, ids = task.setup, data.tokenizer, data.language_ids
+    for step in (0, 5):
+        generator, rng = step_generator(setup.seed, step), step_random(setup.seed, step)
+        rows = task.mono_sampler.draw(setup.masked_batch_size, generator).tolist()
+        reference = {f"mlm_{k}": v for k, v in task._mask(encode(
+            tokenizer, [task.mono_texts[i] for i in rows], [task.mono_langs[i] for i in rows], ids,
+            setup.max_length), generator).items()}
+        pairs = task._distinct_concepts(generator)
+        sources, targets = [task.sources[i] for i in pairs], [task.targets[i] for i in pairs]
+        langs, n = [task.pair_langs[i] for i in pairs], setup.masked_batch_size
+        flip = [rng.random() < 0.5 for _ in pairs[:n]]
+        first = [t if f else s for s, t, f in zip(sources[:n], targets[:n], flip, strict=True)]
+        second = [s if f else t for s, t, f in zip(sources[:n], targets[:n], flip, strict=True)]
+        tlm = tlm_inputs(tokenizer, first, second, [lang if f else "en" for lang, f in zip(langs, flip, strict=False)],
+                         ["en" if f else lang for lang, f in zip(langs, flip, strict=False)], ids, setup.max_length)
+        reference.update({f"tlm_{k}": v for k, v in task._mask(tlm, generator).items()})
+        reference.update({f"src_{k}": v for k, v in encode(tokenizer, sources, ["en"] * len(pairs), ids,
+                                                           setup.max_length).items()})
+        reference.update({f"tgt_{k}": v for k, v in encode(tokenizer, targets, langs, ids, setup.max_length).items()})
+        batch = task.batch_fn(step)
+        assert batch.keys() == reference.keys()
+        assert all(torch.equal(batch[key], reference[key]) for key in batch)

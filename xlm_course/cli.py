@@ -54,7 +54,8 @@ def _pretrain(args: argparse.Namespace) -> int:
     if args.profile:
         os.environ[PROFILE_VARIABLE] = args.profile
     setup(seed=args.seed)
-    setup_kwargs = {"objectives": tuple(args.objectives), "seed": args.seed}
+    setup_kwargs = {"objectives": tuple(args.objectives), "seed": args.seed,
+                    "pair_sources": tuple(args.pair_sources)}
     if args.steps:
         setup_kwargs["steps"] = args.steps
     pretrained = pretrain(PretrainingSetup(**setup_kwargs), use_cache=not args.no_cache, progress=True)
@@ -79,6 +80,8 @@ def parser() -> argparse.ArgumentParser:
     pre.add_argument("--profile", choices=["ci", "colab", "hub"], default=None, help="default: $XLM_COURSE_PROFILE")
     pre.add_argument("--objectives", nargs="+", default=["mlm", "tlm", "cross"], choices=["mlm", "tlm", "cross"])
     pre.add_argument("--steps", type=int, default=None, help="default: the profile's")
+    pre.add_argument("--pair-sources", nargs="+", default=["ui"], choices=["ui", "emoji"],
+                     help="parallel text for TLM and the contrastive loss; 'ui emoji' is the applications' encoder")
     pre.add_argument("--seed", type=int, default=0)
     pre.add_argument("--no-cache", action="store_true", help="train even if a cached run exists")
     pre.set_defaults(run=_pretrain)

@@ -117,10 +117,8 @@ def _pooled(encoder: PreTrainedModel, inputs: dict[str, torch.Tensor]) -> torch.
 class DualEncoderConfig(RunConfig):
     """Fine-tuning of a dual encoder with in-batch negatives."""
 
-    steps: int = 300
     batch_size: int = 64
     learning_rate: float = 3e-4
-    warmup_steps: int = 30
     temperature: float = 0.05
 
     def __post_init__(self) -> None:

@@ -64,7 +64,7 @@ class RunConfig:
     steps: int = 300
     batch_size: int = 32
     learning_rate: float = 5e-4
-    warmup_steps: int = 0
+    warmup_steps: int = 30
     max_length: int = 32
     seed: int = 0
     device: str | None = None
@@ -98,8 +98,9 @@ class RunConfig:
 @dataclass(frozen=True)
 class TrainingConfig(RunConfig):
     """:class:`RunConfig` plus what only the loop needs: evaluation, progress bar and checkpoints.
-    ``warmup_steps`` of linear warm-up, then linear decay to 0."""
+    ``warmup_steps`` of linear warm-up (none by default), then linear decay to 0."""
 
+    warmup_steps: int = 0
     eval_every: int | None = None
     checkpoint_every: int | None = None
     checkpoint_dir: str | Path | None = None

@@ -62,9 +62,7 @@ _PIECE = re.compile(r"\{(?:LOC|LANG|CUR)\}|\w+|[^\w\s]")
 
 @dataclass(frozen=True)
 class NERConfig(RunConfig):
-    """Fine-tuning of a token classifier: 300 steps of 32 random sentences, 30 of warm-up."""
-
-    warmup_steps: int = 30
+    """Fine-tuning of a token classifier: the base's 300 steps of 32 random sentences, 30 of them warm-up."""
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
 import datasets
@@ -60,8 +59,3 @@ def provenance(dataset: datasets.Dataset) -> dict[str, str]:
         "description": info.description or "",
         "citation": info.citation or "",
     }
-
-
-def describe(source: Source) -> str:
-    """The source as JSON (used by the book's data page)."""
-    return json.dumps({**asdict(source), "package_version": source.package_version}, ensure_ascii=False, indent=2)

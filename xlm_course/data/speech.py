@@ -21,15 +21,6 @@ from functools import cache
 
 import numpy as np
 
-from .provenance import Source
-
-ESPEAK = Source(
-    name="espeak-ng-speech",
-    package="espeakng-loader",
-    licence="eSpeak NG is GPL-3.0-or-later; the audio it synthesises here is generated data.",
-    homepage="https://github.com/espeak-ng/espeak-ng",
-    description="Emoji names spoken by the eSpeak NG formant synthesiser, one voice per language.",
-)
 # The course's language tags and eSpeak NG's voice names (Mandarin is 'cmn').
 SPEECH_VOICES: dict[str, str] = {"en": "en", "zh-Hans": "cmn", "ar": "ar", "fr": "fr", "de": "de", "es": "es",
                                  "ru": "ru"}

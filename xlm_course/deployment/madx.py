@@ -131,9 +131,7 @@ def load_language_adapters(model: nn.Module, weights: Mapping[str, torch.Tensor]
 class LanguageAdapterConfig(RunConfig):
     """Masked language modelling of one language adapter: the encoder and the MLM head stay frozen."""
 
-    steps: int = 300
     learning_rate: float = 5e-3
-    warmup_steps: int = 30
     bottleneck: int = 64
 
     def __post_init__(self) -> None:

@@ -24,13 +24,9 @@ from .tasks import ClassificationTask
 
 @dataclass(frozen=True)
 class FineTuneConfig(RunConfig):
-    """Fine-tuning hyper-parameters: a fixed budget of steps, whatever the size of the training set."""
+    """Fine-tuning hyper-parameters: a fixed budget of steps (the base's 300, 30 of them warm-up), whatever the
+    size of the training set."""
 
-    steps: int = 300
-    batch_size: int = 32
-    learning_rate: float = 5e-4
-    warmup_steps: int = 30
-    max_length: int = 32
     eval_every: int | None = 50  # None: no evaluation during training
     class_weighted: bool = False  # weight the loss by inverse class frequency (for imbalanced labels)
 
