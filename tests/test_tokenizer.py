@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from xlm_course.data import load_corpus
-from xlm_course.text import BYTE_PIECES, MIN_VOCAB_SIZE, fertility_table, train_tokenizer
+from xlm_course.text import BYTE_PIECES, MIN_VOCAB_SIZE, fertility_table, token_premium, train_tokenizer
 
 LANGUAGES = ["en", "zh-Hans", "ar", "hi", "sw", "ja"]
 
@@ -101,3 +101,16 @@ def test_fertility_bad_input(tokenizer):
         fertility_table(tokenizer, datasets.Dataset.from_dict({"lang": ["en"]}))
     with pytest.raises(ValueError, match="empty"):
         fertility_table(tokenizer, datasets.Dataset.from_dict({"lang": [], "text": []}))
+
+
+def test_token_premium_is_tokens_per_shared_message_over_the_pivots(tokenizer):
+    parallel = datasets.Dataset.from_dict({"concept": ["a", "a", "b", "b", "c"], "lang": ["en", "fr", "en", "fr", "fr"],
+                                           "text": ["yes", "oui oui", "no", "non", "seul"]})
+    lengths = {text: len(tokenizer.tokenize(text)) for text in parallel["text"]}
+    premium = token_premium(tokenizer, parallel, ["en", "fr"])
+    assert premium["en"] == 1.0  # "c" has no English side, so it is not counted
+    assert premium["fr"] == (lengths["oui oui"] + lengths["non"]) / (lengths["yes"] + lengths["no"])
+    with pytest.raises(ValueError, match="no message of 'de'"):
+        token_premium(tokenizer, parallel, ["de"])
+    with pytest.raises(ValueError, match="needs a 'concept' column"):
+        token_premium(tokenizer, parallel.remove_columns("concept"), ["fr"])

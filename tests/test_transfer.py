@@ -186,3 +186,68 @@ def test_finetune_config_rejects_bad_values():
         FineTuneConfig(steps=10, warmup_steps=20)
     with pytest.raises(ValueError, match="eval_every"):
         FineTuneConfig(eval_every=0)
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tiny_source):
+    """A tiny random BERT (positions from 0, no language embeddings) with E5's prefix: e5-small's shape in small."""
+    from transformers import BertConfig, BertModel
+
+    from xlm_course.transfer import EncoderSource
+
+    config = BertConfig(vocab_size=len(tiny_source.tokenizer), hidden_size=16, num_hidden_layers=1,
+                        num_attention_heads=2, intermediate_size=32, max_position_embeddings=64,
+                        pad_token_id=tiny_source.tokenizer.pad_token_id)
+    torch.manual_seed(0)
+    return EncoderSource.from_model("tiny bert", BertModel(config, add_pooling_layer=False), tiny_source.tokenizer,
+                                    prefix="query: ")
+
+
+def test_a_bert_source_numbers_positions_from_zero_and_adds_its_prefix(tiny_bert, source):
+    inputs = tiny_bert.encode(["chat", "chien"], ["fr", "fr"], max_length=16)
+    assert inputs["position_ids"][0, 0] == 0 and source.encode(["chat"], ["fr"], 16)["position_ids"][0, 0] == 2
+    assert tiny_bert.tokenizer.decode(inputs["input_ids"][0], skip_special_tokens=True).startswith("query:")
+    encoder = tiny_bert.encoder().eval()
+    with torch.no_grad():  # the positions given are the ones BERT would have used by itself
+        given_positions = encoder(**inputs).last_hidden_state
+        own_positions = encoder(**{k: v for k, v in inputs.items() if k != "position_ids"}).last_hidden_state
+    real = inputs["attention_mask"].bool()  # padding's positions differ, and nothing reads them
+    assert torch.allclose(given_positions[real], own_positions[real], atol=1e-6)
+
+
+def test_a_bert_classifier_starts_its_missing_pooler_from_random(tiny_bert, task):
+    model = tiny_bert.classifier(task.labels)
+    weight = tiny_bert.weights["encoder.layer.0.attention.self.query.weight"]
+    assert torch.equal(model.bert.encoder.layer[0].attention.self.query.weight, weight)
+    broken = replace(tiny_bert, weights={k: v for k, v in tiny_bert.weights.items() if "query" not in k})
+    with pytest.raises(ValueError, match="do not fit .*missing.*query"):
+        broken.classifier(task.labels)
+
+
+def test_linear_probe_trains_only_the_head_and_predicts_like_a_classifier(tiny_bert, task):
+    from xlm_course.transfer import LinearProbeConfig, linear_probe
+
+    config = LinearProbeConfig(steps=30, batch_size=16, warmup_steps=0)
+    probe = linear_probe(tiny_bert, task, task.rows("train", ["en"]), config)
+    encoder_weights = dict(probe.model.encoder.named_parameters())
+    assert all(torch.equal(value, tiny_bert.weights[name]) for name, value in encoder_weights.items())
+    assert not any(p.requires_grad for p in probe.model.encoder.parameters())
+    losses = probe.history.frame()["loss"]
+    assert losses.iloc[-5:].mean() < losses.iloc[:5].mean()
+    table = evaluate(probe.model, tiny_bert, task, "test")
+    assert list(table.index) == list(task.languages) and table["accuracy"].between(0, 1).all()
+    again = linear_probe(tiny_bert, task, task.rows("train", ["en"]), config)
+    assert torch.equal(again.model.head.weight, probe.model.head.weight)  # seeded
+    with pytest.raises(ValueError, match="train_rows is empty"):
+        linear_probe(tiny_bert, task, task.rows("train", ["en"]).select([]), config)
+
+
+def test_zero_shot_table_takes_another_trainer_but_not_with_prepare(tiny_bert, task):
+    from xlm_course.transfer import LinearProbeConfig, linear_probe, zero_shot_table
+
+    config = LinearProbeConfig(steps=5, batch_size=16, warmup_steps=0)
+    table = zero_shot_table({"probe": tiny_bert}, task, seeds=[0], config=config, fit=linear_probe)
+    assert set(table["lang"]) == set(task.languages) and set(table["encoder"]) == {"probe"}
+    with pytest.raises(ValueError, match="prepare or another fit"):
+        zero_shot_table({"probe": tiny_bert}, task, seeds=[0], config=config, fit=linear_probe,
+                        prepare=lambda model: model)

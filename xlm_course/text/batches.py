@@ -1,7 +1,8 @@
 """Model inputs for monolingual (MLM) and parallel (TLM, contrastive) text (chapter 3).
 
 * :func:`encode` tokenises sentences of known languages: ``input_ids``, ``attention_mask``, ``position_ids``
-  (XLM-R numbering) and ``token_type_ids`` holding each sentence's *language id*.
+  (XLM-R numbers them from 2, BERT from 0: ``position_offset``) and ``token_type_ids`` holding each sentence's
+  *language id*.
 * :func:`tlm_inputs` concatenates a sentence and its translation, ``<s> x </s></s> y </s>``, as XLM's
   translation language modelling does: positions restart at the second sentence and each half carries its own
   language id, so a word masked in one language can be recovered from the other.
@@ -39,8 +40,9 @@ def tokenize(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_lengt
 
 
 def encode_ids(ids: Sequence[Sequence[int]], languages: Sequence[str], language_ids: Mapping[str, int],
-               pad_token_id: int) -> dict[str, torch.Tensor]:
-    """Model inputs from token ids (one row per text): padded ids, mask, XLM-R positions and language ids."""
+               pad_token_id: int, position_offset: int = POSITION_OFFSET) -> dict[str, torch.Tensor]:
+    """Model inputs from token ids (one row per text): padded ids, mask, positions from ``position_offset``
+    (XLM-R's 2 by default; 0 for BERT models such as E5) and language ids."""
     if len(ids) != len(languages) or not ids:
         raise ValueError(f"need one language per text and at least one text, got {len(ids)} texts and "
                          f"{len(languages)} languages")
@@ -49,19 +51,21 @@ def encode_ids(ids: Sequence[Sequence[int]], languages: Sequence[str], language_
     return {
         "input_ids": _pad(rows, pad_token_id),
         "attention_mask": _pad([[1] * len(row) for row in rows], 0),
-        "position_ids": _pad([list(range(POSITION_OFFSET, POSITION_OFFSET + len(row))) for row in rows],
+        "position_ids": _pad([list(range(position_offset, position_offset + len(row))) for row in rows],
                              pad_token_id),
         "token_type_ids": _pad([[lang] * len(row) for row, lang in zip(rows, lang_ids, strict=True)], 0),
     }
 
 
 def encode(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], languages: Sequence[str],
-           language_ids: Mapping[str, int], max_length: int) -> dict[str, torch.Tensor]:
+           language_ids: Mapping[str, int], max_length: int,
+           position_offset: int = POSITION_OFFSET) -> dict[str, torch.Tensor]:
     """Tokenise ``texts`` (``<s> x </s>``, truncated to ``max_length``) with positions and language ids."""
     if len(texts) != len(languages) or not texts:
         raise ValueError(f"need one language per text and at least one text, got {len(texts)} texts and "
                          f"{len(languages)} languages")
-    return encode_ids(tokenize(tokenizer, texts, max_length), languages, language_ids, tokenizer.pad_token_id)
+    return encode_ids(tokenize(tokenizer, texts, max_length), languages, language_ids, tokenizer.pad_token_id,
+                      position_offset)
 
 
 def tlm_ids(first: Sequence[Sequence[int]], second: Sequence[Sequence[int]], first_languages: Sequence[str],

@@ -50,3 +50,23 @@ def fertility_table(tokenizer: PreTrainedTokenizerBase, dataset: datasets.Datase
         "unk_rate": table["unk"] / table["tokens"].clip(lower=1),
         "byte_rate": table["bytes"] / table["tokens"].clip(lower=1),
     }).sort_index()
+
+
+def token_premium(tokenizer: PreTrainedTokenizerBase, parallel: datasets.Dataset, languages: list[str] | tuple[str, ...],
+                  pivot: str = "en") -> pd.Series:
+    """Tokens each language needs for the messages it shares with ``pivot``, over the pivot's tokens (chapter 1.2,
+    where it is written out). Parallel text says the same thing in every language, so unlike tokens per word
+    this is comparable across scripts. ``parallel`` has ``concept``, ``lang`` and ``text`` columns."""
+    for column in ("concept", "lang", "text"):
+        if column not in parallel.column_names:
+            raise ValueError(f"parallel needs a {column!r} column; its columns are {parallel.column_names}")
+    lengths: dict[str, dict[str, int]] = {}
+    for concept, lang, text in zip(parallel["concept"], parallel["lang"], parallel["text"], strict=True):
+        lengths.setdefault(concept, {})[lang] = len(tokenizer.tokenize(text))
+    premium = {}
+    for lang in languages:
+        shared = [row for row in lengths.values() if lang in row and pivot in row]
+        if not shared:
+            raise ValueError(f"no message of {lang!r} has a {pivot!r} translation in parallel")
+        premium[lang] = sum(row[lang] for row in shared) / sum(row[pivot] for row in shared)
+    return pd.Series(premium).sort_values()

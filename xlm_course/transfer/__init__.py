@@ -11,9 +11,19 @@ from .encoders import (
     EncoderSource,
     course_encoders,
     downstream_mlm,
+    e5_small,
     replace_config,
 )
-from .finetuning import FineTuneConfig, FineTuned, evaluate, finetune, predict
+from .finetuning import (
+    FineTuneConfig,
+    FineTuned,
+    LinearProbeConfig,
+    PooledClassifier,
+    evaluate,
+    finetune,
+    linear_probe,
+    predict,
+)
 from .tables import (
     few_shot_curve,
     mean_and_std,
@@ -27,7 +37,8 @@ from .tasks import ClassificationTask, emoji_category_task, emoji_sentiment_task
 
 __all__ = [
     "DOWNSTREAM_LANGUAGES", "DOWNSTREAM_SETUP", "ClassificationTask", "EncoderSource", "FineTuneConfig",
-    "FineTuned", "course_encoders", "downstream_mlm", "emoji_category_task", "emoji_sentiment_task", "evaluate",
-    "few_shot_curve", "finetune", "mean_and_std", "model_selection", "predict", "replace_config",
+    "FineTuned", "LinearProbeConfig", "PooledClassifier", "course_encoders", "downstream_mlm", "e5_small",
+    "emoji_category_task", "emoji_sentiment_task", "evaluate", "few_shot_curve", "finetune", "linear_probe",
+    "mean_and_std", "model_selection", "predict", "replace_config",
     "transfer_matrix", "transfer_ratio", "transfer_summary", "zero_shot_table",
 ]

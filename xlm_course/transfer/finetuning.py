@@ -1,6 +1,6 @@
 """Fine-tuning a classifier and evaluating it per language (chapters 3.4, 6, 8): :class:`FineTuneConfig`,
-:func:`finetune`, :func:`predict`, :func:`evaluate`. Training and evaluation run on the device and in the
-precision :func:`xlm_course.runtime.setup` chose, unless the config names others."""
+:func:`finetune`, :func:`linear_probe`, :func:`predict`, :func:`evaluate`. Training and evaluation run on the
+device and in the precision :func:`xlm_course.runtime.setup` chose, unless the config names others."""
 
 from __future__ import annotations
 
@@ -13,8 +13,12 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from sklearn.metrics import f1_score
+from torch import nn
 from transformers import PreTrainedModel
+from transformers.modeling_outputs import SequenceClassifierOutput
 
+from ..models.encoder import mean_pool
+from ..ranking import embed
 from ..runtime import evaluating
 from ..training import History, RunConfig, epoch_order, train
 from ..validation import check_positive_int
@@ -122,3 +126,56 @@ def finetune(source: EncoderSource, task: ClassificationTask, train_rows: datase
     return FineTuned(model, source, config, history)
 
 
+
+
+@dataclass(frozen=True)
+class LinearProbeConfig(FineTuneConfig):
+    """A linear probe's hyper-parameters: only a linear layer learns, on unit-length vectors, so it takes a far
+    larger learning rate than fine-tuning a whole encoder (measured on e5-small's emoji categories, 300 steps:
+    English test accuracy 0.68 at 1e-2, 0.80 at 5e-2, 0.81 at 0.1)."""
+
+    learning_rate: float = 0.1
+    eval_every: int | None = None
+
+
+class PooledClassifier(nn.Module):
+    """A frozen encoder, mean pooling to a unit vector, and a linear layer: a linear probe that :func:`predict`
+    and :func:`evaluate` use like any sequence classifier (they read ``.logits``)."""
+
+    def __init__(self, encoder: PreTrainedModel, head: nn.Linear) -> None:
+        super().__init__()
+        self.encoder, self.head = encoder.requires_grad_(False), head
+
+    def forward(self, attention_mask: torch.Tensor, **inputs: torch.Tensor) -> SequenceClassifierOutput:
+        hidden = self.encoder(attention_mask=attention_mask, **inputs).last_hidden_state
+        return SequenceClassifierOutput(logits=self.head(F.normalize(mean_pool(hidden, attention_mask), dim=-1)))
+
+
+def linear_probe(source: EncoderSource, task: ClassificationTask, train_rows: datasets.Dataset,
+                 config: FineTuneConfig = LinearProbeConfig(), progress: bool = False) -> FineTuned:
+    """Train a linear layer on the frozen encoder's mean-pooled unit vectors (chapter 3.9). The encoder runs
+    once per training text, not once per step and never backwards, so a 118 M-parameter model costs seconds where
+    fine-tuning it would cost an hour on a CPU. What it measures: how much the pretrained vectors already
+    separate the classes, in every language, before any weight of the encoder moves."""
+    if len(train_rows) == 0:
+        raise ValueError("train_rows is empty")
+    encoder = source.encoder(seed=config.seed)
+    vectors = embed(encoder, source, list(train_rows["text"]), list(train_rows["lang"]), config.max_length,
+                    device=config.device, precision=config.precision)
+    labels = torch.tensor(train_rows["label"])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        head = nn.Linear(vectors.shape[1], len(task.labels))
+    per_epoch = max(1, len(vectors) // config.batch_size)
+
+    def batch_fn(step: int) -> dict[str, torch.Tensor]:
+        epoch, position = divmod(step, per_epoch)
+        chosen = epoch_order(len(vectors), config.seed, epoch)[position * config.batch_size:
+                                                               (position + 1) * config.batch_size]
+        return {"vectors": vectors[chosen], "labels": labels[chosen]}
+
+    def loss_fn(model: nn.Linear, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {"loss": F.cross_entropy(model(batch["vectors"]).float(), batch["labels"])}
+
+    history = train(head, loss_fn, batch_fn, config.training(progress=progress))
+    return FineTuned(PooledClassifier(encoder, head), source, config, history)

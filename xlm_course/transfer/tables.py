@@ -18,24 +18,28 @@ from transformers import PreTrainedModel
 from ..training import History
 from ..validation import check_positive_int
 from .encoders import EncoderSource
-from .finetuning import FineTuneConfig, evaluate, finetune
+from .finetuning import FineTuneConfig, FineTuned, evaluate, finetune
 from .tasks import ClassificationTask
 
 
 def zero_shot_table(sources: Mapping[str, EncoderSource], task: ClassificationTask,
                     train_languages: Sequence[str] = ("en",), seeds: Sequence[int] = (0, 1, 2),
                     config: FineTuneConfig = FineTuneConfig(), metric: str = "accuracy",
-                    prepare: Callable[[PreTrainedModel], PreTrainedModel] | None = None) -> pd.DataFrame:
-    """Fine-tune each encoder on ``train_languages`` once per seed (``prepare`` as in :func:`finetune`); test on
-    every language.
+                    prepare: Callable[[PreTrainedModel], PreTrainedModel] | None = None,
+                    fit: Callable[..., FineTuned] = finetune) -> pd.DataFrame:
+    """Fine-tune each encoder on ``train_languages`` once per seed (``prepare`` as in :func:`finetune`; ``fit``
+    another trainer with finetune's first four arguments, such as :func:`linear_probe`); test on every language.
 
     Long format: one row per (encoder, seed, language) with ``metric``; see :func:`mean_and_std`.
     """
+    if prepare is not None and fit is not finetune:
+        raise ValueError("prepare changes the model that finetune builds; give prepare or another fit, not both")
+    extra = {"prepare": prepare} if prepare is not None else {}
     rows = []
     train_rows = task.rows("train", train_languages)
     for name, source in sources.items():
         for seed in seeds:
-            tuned = finetune(source, task, train_rows, replace(config, seed=seed, eval_every=None), prepare=prepare)
+            tuned = fit(source, task, train_rows, replace(config, seed=seed, eval_every=None), **extra)
             table = evaluate(tuned.model, source, task, "test", max_length=config.max_length,
                              device=config.device, precision=config.precision)
             rows += [{"encoder": name, "seed": seed, "lang": lang, metric: value}
