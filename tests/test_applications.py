@@ -211,3 +211,14 @@ def test_translation_scores_are_perfect_on_the_references_and_checked():
     assert translation_scores(["你好世界"], ["你好世界"], "zh-Hans")["BLEU"] == pytest.approx(100.0)
     with pytest.raises(ValueError, match="as many hypotheses"):
         translation_scores(["a"], ["a", "b"], "fr")
+
+
+def test_ner_positions_count_from_the_models_offset(tiny_source):
+    sentences = make_sentences("en", "train", 4)
+    xlmr = encode_sentences(tiny_source.tokenizer, sentences, tiny_source.language_ids)
+    bert = encode_sentences(tiny_source.tokenizer, sentences, tiny_source.language_ids, position_offset=0)
+    real = xlmr["attention_mask"].bool()
+    assert (xlmr["position_ids"][:, 0] == 2).all() and (bert["position_ids"][:, 0] == 0).all()
+    assert torch.equal(xlmr["position_ids"][real] - 2, bert["position_ids"][real])
+    lengths = real.sum(1)  # consecutive positions on the real tokens of each sentence
+    assert all(bert["position_ids"][row, :n].tolist() == list(range(n)) for row, n in enumerate(lengths.tolist()))

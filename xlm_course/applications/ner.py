@@ -27,6 +27,7 @@ from seqeval.metrics import f1_score
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..data import concept_split
+from ..models.encoder import POSITION_OFFSET
 from ..runtime import evaluating
 from ..text.masking import IGNORE_INDEX
 from ..training import RunConfig, step_generator, train
@@ -169,8 +170,10 @@ def token_word_ids(tokenizer: PreTrainedTokenizerBase, sentence: Sentence,
 
 
 def encode_sentences(tokenizer: PreTrainedTokenizerBase, sentences: Sequence[Sentence],
-                     language_ids: Mapping[str, int] | None, max_length: int = 32) -> dict[str, torch.Tensor]:
-    """A padded batch with ``labels``: the word's label id on its first token, −100 on every other token."""
+                     language_ids: Mapping[str, int] | None, max_length: int = 32,
+                     position_offset: int = POSITION_OFFSET) -> dict[str, torch.Tensor]:
+    """A padded batch with ``labels``: the word's label id on its first token, −100 on every other token.
+    Positions count from ``position_offset`` (XLM-R's 2; :attr:`EncoderSource.position_offset` for others)."""
     index = {label: i for i, label in enumerate(LABELS)}
     rows, label_rows = [], []
     for sentence in sentences:
@@ -185,7 +188,7 @@ def encode_sentences(tokenizer: PreTrainedTokenizerBase, sentences: Sequence[Sen
     return {
         "input_ids": input_ids,
         "attention_mask": mask,
-        "position_ids": (torch.cumsum(mask, dim=1) + 1) * mask + pad * (1 - mask),  # XLM-R numbering from 2
+        "position_ids": (torch.cumsum(mask, dim=1) - 1 + position_offset) * mask + pad * (1 - mask),
         "token_type_ids": torch.tensor(languages)[:, None] * mask,
         "labels": torch.tensor([row + [IGNORE_INDEX] * (width - len(row)) for row in label_rows]),
     }
@@ -194,12 +197,12 @@ def encode_sentences(tokenizer: PreTrainedTokenizerBase, sentences: Sequence[Sen
 def predict_labels(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, sentences: Sequence[Sentence],
                    language_ids: Mapping[str, int] | None, max_length: int = 32,
                    batch_size: int = 128, device: torch.device | str | None = None,
-                   precision: str | None = None) -> list[list[str]]:
+                   precision: str | None = None, position_offset: int = POSITION_OFFSET) -> list[list[str]]:
     """BIO labels per word: the prediction at the word's first token (or at the token that covers it)."""
     predicted = []
     for start in range(0, len(sentences), batch_size):
         chunk = list(sentences[start:start + batch_size])
-        batch = encode_sentences(tokenizer, chunk, language_ids, max_length)
+        batch = encode_sentences(tokenizer, chunk, language_ids, max_length, position_offset)
         batch.pop("labels")
         with evaluating(model, device, precision) as chosen:
             best = model(**{key: value.to(chosen) for key, value in batch.items()}).logits.argmax(-1).cpu()
@@ -243,7 +246,7 @@ def finetune_ner(source: EncoderSource, sentences: Sequence[Sentence],
         chosen = torch.randint(len(sentences), (config.batch_size,), generator=step_generator(config.seed, step))
         chosen = chosen.tolist()
         return encode_sentences(source.tokenizer, [sentences[i] for i in chosen], source.language_ids,
-                                config.max_length)
+                                config.max_length, source.position_offset)
 
     train(model, lambda model, batch: {"loss": model(**batch).loss}, batch_fn, config.training(progress=False))
     return model.eval()
@@ -259,7 +262,8 @@ def ner_table(sources: Mapping[str, EncoderSource], train_sentences: Sequence[Se
             model = finetune_ner(source, train_sentences, replace(config, seed=seed))
             for lang, sentences in tests.items():
                 predicted = predict_labels(model, source.tokenizer, sentences, source.language_ids, config.max_length,
-                                           device=config.device, precision=config.precision)
+                                           device=config.device, precision=config.precision,
+                                           position_offset=source.position_offset)
                 rows.append({"encoder": name, "seed": seed, "lang": lang,
                              "f1": entity_f1([s.labels for s in sentences], predicted)})
     return pd.DataFrame(rows)
