@@ -49,18 +49,23 @@ def build_encoder(config: XLMRobertaConfig, seed: int = 0) -> XLMRobertaForMaske
 
 
 def load_hub_encoder(name: str = "xlm-roberta-base") -> tuple[XLMRobertaForMaskedLM, PreTrainedTokenizerBase]:
-    """A pretrained checkpoint and its tokenizer from the Hugging Face Hub (``hub`` profile, online only)."""
+    """A pretrained checkpoint and its tokenizer from the Hugging Face Hub (``hub`` profile): downloaded online,
+    from the local cache offline."""
     if "/" not in name and not name.startswith("xlm-roberta"):
         raise ValueError(f"{name!r} is not an XLM-R checkpoint name; try 'xlm-roberta-base' or "
                          "'FacebookAI/xlm-roberta-large'")
-    if not is_online():
+    online = is_online()
+    try:  # offline, from the Hugging Face cache if a download (or models.hub.seed_hub_cache) left it there
+        tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=not online)
+        return XLMRobertaForMaskedLM.from_pretrained(name, local_files_only=not online), tokenizer
+    except OSError as error:
+        if online:
+            raise
         raise RuntimeError(
-            f"Cannot download {name!r}: this machine is offline (or HF_HUB_OFFLINE is set). Offline, use the "
-            "course's own encoder: XLM_COURSE_PROFILE=ci (the default) and "
+            f"Cannot download {name!r}: this machine is offline (or HF_HUB_OFFLINE is set), and it is not in the "
+            "Hugging Face cache. Offline, use the course's own encoder: XLM_COURSE_PROFILE=ci (the default) and "
             "xlm_course.models.build_encoder(encoder_config(...)), or the cached pretrained one from "
-            "xlm_course.pretraining.")
-    tokenizer = AutoTokenizer.from_pretrained(name)
-    return XLMRobertaForMaskedLM.from_pretrained(name), tokenizer
+            "xlm_course.pretraining.") from error
 
 
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
