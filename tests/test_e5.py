@@ -86,6 +86,8 @@ def test_dequantisation_is_q_minus_8_times_the_scale(scale, q):
 def test_dequantisation_refuses_partial_blocks():
     with pytest.raises(ValueError, match="whole blocks of 32"):
         e5.dequantize_q4_0(bytes(18), 31)
+    with pytest.raises(ValueError, match="64 Q4_0 weights take 36 bytes, got 18"):
+        e5.dequantize_q4_0(bytes(18), 64)
 
 
 def test_a_corrupted_file_is_a_clear_error(tmp_path):

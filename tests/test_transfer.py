@@ -240,6 +240,9 @@ def test_linear_probe_trains_only_the_head_and_predicts_like_a_classifier(tiny_b
     assert torch.equal(again.model.head.weight, probe.model.head.weight)  # seeded
     with pytest.raises(ValueError, match="train_rows is empty"):
         linear_probe(tiny_bert, task, task.rows("train", ["en"]).select([]), config)
+    for wrong in (FineTuneConfig(), replace(config, class_weighted=True)):  # options a probe would ignore
+        with pytest.raises(ValueError, match="eval_every=None and class_weighted=False"):
+            linear_probe(tiny_bert, task, task.rows("train", ["en"]), wrong)
 
 
 def test_zero_shot_table_takes_another_trainer_but_not_with_prepare(tiny_bert, task):

@@ -88,6 +88,8 @@ def dequantize_q4_0(raw: bytes | memoryview, count: int) -> np.ndarray:
     """``count`` fp32 weights from their Q4_0 blocks: w = (q − 8)·d, low nibbles first, then high ones."""
     if count % BLOCK:
         raise ValueError(f"a Q4_0 tensor holds whole blocks of {BLOCK} weights, got {count} weights")
+    if len(raw) != count // BLOCK * Q4_0.itemsize:
+        raise ValueError(f"{count} Q4_0 weights take {count // BLOCK * Q4_0.itemsize} bytes, got {len(raw)}")
     blocks = np.frombuffer(raw, Q4_0, count // BLOCK)
     low, high = blocks["q"] & 0x0F, blocks["q"] >> 4
     q = np.concatenate([low, high], axis=1).astype(np.int8) - 8

@@ -159,6 +159,10 @@ def linear_probe(source: EncoderSource, task: ClassificationTask, train_rows: da
     separate the classes, in every language, before any weight of the encoder moves."""
     if len(train_rows) == 0:
         raise ValueError("train_rows is empty")
+    if config.eval_every is not None or config.class_weighted:
+        raise ValueError("a linear probe is evaluated after training and its loss is not class-weighted: give a "
+                         f"config with eval_every=None and class_weighted=False, such as LinearProbeConfig(); got "
+                         f"eval_every={config.eval_every!r}, class_weighted={config.class_weighted!r}")
     encoder = source.encoder(seed=config.seed)
     vectors = embed(encoder, source, list(train_rows["text"]), list(train_rows["lang"]), config.max_length,
                     device=config.device, precision=config.precision)
