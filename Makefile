@@ -23,7 +23,7 @@ PARALLEL := XLM_COURSE_CONCURRENCY=$(JOBS) OMP_WAIT_POLICY=PASSIVE
 GPU_NOTEBOOKS := chapters/03_joint_pretraining/02_joint_pretraining.ipynb \
 	chapters/03_joint_pretraining/04_finetuning_transfer.ipynb chapters/08_deployment/01_peft.ipynb
 
-.PHONY: book test test-gpu install warm-cache lint unit notebooks check-book browser browser-deps student-book pins clean
+.PHONY: book test test-gpu install warm-cache lint unit notebooks hub-notebooks check-book browser browser-deps student-book pins clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,7 +44,7 @@ book: install warm-cache
 	@echo "The book is built. Open: file://$(abspath _build/html/index.html)"
 
 test: install
-	$(MAKE) --no-print-directory lint unit notebooks check-book browser
+	$(MAKE) --no-print-directory lint unit notebooks hub-notebooks check-book browser
 
 lint:
 	$(BIN)/ruff check .
@@ -67,6 +67,16 @@ warm-cache: install
 notebooks: warm-cache
 	$(OFFLINE) $(PARALLEL) $(BIN)/python -m pytest -p no:cacheprovider -n $(JOBS) --dist loadfile --durations=0 \
 		--nbval-lax --nbval-current-env $(NOTEBOOKS)
+
+# The hub profile's code path, offline: two notebooks under XLM_COURSE_PROFILE=hub, where from_pretrained loads
+# xlm-roberta-base and intfloat/multilingual-e5-small from a Hugging Face cache holding local stand-ins (the
+# course's applications encoder and the rebuilt e5-small; `xlm-course hub-stand-ins`). 3.9 sets the course's
+# encoder beside e5-small; 6.5 runs the applications on "xlm-roberta-base".
+HUB_NOTEBOOKS := chapters/03_joint_pretraining/09_what_scale_buys.ipynb chapters/06_applications/05_recommendation.ipynb
+hub-notebooks: warm-cache
+	$(OFFLINE) $(BIN)/xlm-course hub-stand-ins _build/hub-cache
+	$(OFFLINE) $(PARALLEL) XLM_COURSE_PROFILE=hub HF_HUB_CACHE=$(abspath _build/hub-cache) $(BIN)/python -m pytest \
+		-p no:cacheprovider -n $(JOBS) --dist loadfile --durations=0 --nbval-lax --nbval-current-env $(HUB_NOTEBOOKS)
 
 # On a machine with CUDA: the unit tests, then chapters 3.2, 3.4 and 8.1 under the colab profile on the GPU,
 # each notebook timed. Elsewhere it says there is no GPU and succeeds.

@@ -18,7 +18,8 @@ import json
 from xlm_course.transfer import course_encoders, e5_small
 encoders = course_encoders()
 e5 = e5_small()
-print(json.dumps({"names": list(encoders), "xlmr": float(encoders["xlm-roberta-base"].weights[
+print(json.dumps({"names": list(encoders), "source": encoders["jointly pretrained"].name,
+    "xlmr": float(encoders["jointly pretrained"].weights[
     "embeddings.word_embeddings.weight"].sum()), "e5": float(e5.weights["embeddings.word_embeddings.weight"][:1000].sum()),
     "e5_class": type(e5.encoder()).__name__, "prefix": e5.prefix}))
 """
@@ -47,7 +48,8 @@ def test_the_hub_profile_loads_hub_names_from_local_folders(tmp_path, tiny_xlmr)
     assert result.returncode == 0, result.stderr[-3000:]
     found = json.loads(result.stdout.strip().splitlines()[-1])
     rebuilt = load_e5_small()[0].embeddings.word_embeddings.weight[:1000].detach().sum()
-    assert found["names"] == ["xlm-roberta-base", "random init"] and found["xlmr"] == pytest.approx(xlmr_sum)
+    assert found["names"] == ["jointly pretrained", "random init"] and found["source"] == "xlm-roberta-base"
+    assert found["xlmr"] == pytest.approx(xlmr_sum)
     assert found["e5"] == pytest.approx(float(rebuilt)) and found["e5_class"] == "BertModel"
     assert found["prefix"] == "query: "
 

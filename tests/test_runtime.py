@@ -21,10 +21,23 @@ def test_unknown_profile_lists_the_valid_ones(monkeypatch):
         runtime.get_profile()
 
 
-def test_profiles_grow_from_ci_to_hub():
+def test_colab_is_larger_than_ci_and_hub_pretrains_nothing_larger_than_ci():
     ci, colab, hub = (runtime.PROFILES[name] for name in ("ci", "colab", "hub"))
-    assert ci.hidden_size < colab.hidden_size < hub.hidden_size
-    assert hub.uses_hub_checkpoints and not ci.uses_hub_checkpoints
+    assert ci.hidden_size < colab.hidden_size and ci.train_steps < colab.train_steps
+    assert hub.uses_hub_checkpoints and not ci.uses_hub_checkpoints and not colab.uses_hub_checkpoints
+    sizes = ("hidden_size", "num_layers", "num_heads", "vocab_size", "max_seq_len", "batch_size", "train_steps")
+    assert all(getattr(hub, size) == getattr(ci, size) for size in sizes) and hub.pretrains_as == "ci"
+
+
+def test_a_setup_made_under_hub_is_the_ci_setup_and_shares_its_cache_entry(monkeypatch):
+    from xlm_course.pretraining import PretrainingSetup
+
+    monkeypatch.setenv(runtime.PROFILE_VARIABLE, "ci")
+    under_ci = PretrainingSetup().resolved()
+    monkeypatch.setenv(runtime.PROFILE_VARIABLE, "hub")
+    assert PretrainingSetup().resolved() == under_ci
+    monkeypatch.setenv(runtime.PROFILE_VARIABLE, "colab")
+    assert PretrainingSetup().resolved() != under_ci
 
 
 def test_seed_everything_repeats_random_draws():

@@ -1,9 +1,12 @@
-"""The course's command line: ``xlm-course student | data | pretrain``.
+"""The course's command line: ``xlm-course student | data | pretrain | hub-stand-ins``.
 
 * ``xlm-course student`` writes the student exercise notebooks from the solution notebooks
   (:mod:`xlm_course.exercises.student`);
 * ``xlm-course data`` lists every data source with its licence and its size per language;
-* ``xlm-course pretrain`` runs (or loads from the cache) chapter 3's joint pretraining under a profile.
+* ``xlm-course pretrain`` runs (or loads from the cache) chapter 3's joint pretraining under a profile;
+* ``xlm-course hub-stand-ins DIR`` makes a Hugging Face cache in which the ``hub`` profile's names load offline:
+  ``xlm-roberta-base`` is the course's applications encoder (a tiny XLM-R written by ``save_pretrained``) and
+  ``intfloat/multilingual-e5-small`` the rebuilt e5-small (``make hub-notebooks`` runs notebooks on it).
 """
 
 from __future__ import annotations
@@ -65,6 +68,21 @@ def _pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _hub_stand_ins(args: argparse.Namespace) -> int:
+    from .models.e5 import HUB_NAME, e5_small_folder
+    from .models.hub import seed_hub_cache
+    from .pretraining import pretrain
+    from .runtime import setup
+    from .transfer import DOWNSTREAM_SETUP
+
+    setup(seed=0, show=False)
+    folders = {"xlm-roberta-base": pretrain(DOWNSTREAM_SETUP, progress=False).folder, HUB_NAME: e5_small_folder()}
+    for name, folder in folders.items():
+        print(f"{name} -> {seed_hub_cache(name, folder, args.cache_dir)} (from {folder})")
+    print(f"set HF_HUB_CACHE={args.cache_dir} and HF_HUB_OFFLINE=1 to load these names offline")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="xlm-course", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -85,6 +103,10 @@ def parser() -> argparse.ArgumentParser:
     pre.add_argument("--seed", type=int, default=0)
     pre.add_argument("--no-cache", action="store_true", help="train even if a cached run exists")
     pre.set_defaults(run=_pretrain)
+    hub = commands.add_parser("hub-stand-ins", help="a Hugging Face cache where the hub profile's names load "
+                              "offline: the course's encoder as xlm-roberta-base, the rebuilt e5-small as itself")
+    hub.add_argument("cache_dir", help="the folder to use as HF_HUB_CACHE")
+    hub.set_defaults(run=_hub_stand_ins)
     return main
 
 

@@ -64,7 +64,7 @@ class PretrainingSetup:
     learning_rate: float = 1e-3
     warmup_steps: int = 50
     seed: int = 0
-    profile: str = field(default_factory=lambda: get_profile().name)
+    profile: str = field(default_factory=lambda: get_profile().pretrains_as)  # hub pretrains as ci
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.objectives if name not in OBJECTIVES]

@@ -7,7 +7,9 @@ under :func:`autocast` of :func:`current_precision`, unless it is given ``device
 
 * ``ci`` (default): tiny models, a few minutes on a 2-core CPU, no internet;
 * ``colab``: larger tiny models and more steps, a GPU if there is one;
-* ``hub``: real pretrained checkpoints (e.g. ``xlm-roberta-base``) downloaded from the Hugging Face Hub.
+* ``hub``: real pretrained checkpoints (``xlm-roberta-base``, ``intfloat/multilingual-e5-small``) from the
+  Hugging Face Hub wherever a notebook uses a pretrained encoder; what the course trains from scratch keeps the
+  ``ci`` sizes (no cell pretrains a base-size model) and shares ``ci``'s cached encoders.
 """
 
 from __future__ import annotations
@@ -47,16 +49,20 @@ class Profile:
     batch_size: int
     train_steps: int
     prefers_gpu: bool
-    uses_hub_checkpoints: bool
+    uses_hub_checkpoints: bool  # pretrained encoders come from the hub (xlm-roberta-base, multilingual-e5-small)
+    pretrains_as: str  # the profile whose encoders this one pretrains, and so shares in the cache
 
 
 PROFILES: dict[str, Profile] = {
     "ci": Profile("ci", hidden_size=128, num_layers=2, num_heads=4, vocab_size=8000, max_seq_len=32,
-                  batch_size=32, train_steps=1600, prefers_gpu=False, uses_hub_checkpoints=False),
+                  batch_size=32, train_steps=1600, prefers_gpu=False, uses_hub_checkpoints=False, pretrains_as="ci"),
     "colab": Profile("colab", hidden_size=256, num_layers=4, num_heads=4, vocab_size=16000, max_seq_len=64,
-                     batch_size=64, train_steps=6000, prefers_gpu=True, uses_hub_checkpoints=False),
-    "hub": Profile("hub", hidden_size=768, num_layers=12, num_heads=12, vocab_size=250002, max_seq_len=128,
-                   batch_size=32, train_steps=1000, prefers_gpu=True, uses_hub_checkpoints=True),
+                     batch_size=64, train_steps=6000, prefers_gpu=True, uses_hub_checkpoints=False,
+                     pretrains_as="colab"),
+    # Pretraining a base-size model from scratch is days of GPU time, not a notebook: under ``hub`` the course's
+    # own encoders keep the ci sizes (and ci's cache entries), and the real checkpoints stand beside them.
+    "hub": Profile("hub", hidden_size=128, num_layers=2, num_heads=4, vocab_size=8000, max_seq_len=32,
+                   batch_size=32, train_steps=1600, prefers_gpu=True, uses_hub_checkpoints=True, pretrains_as="ci"),
 }
 
 

@@ -9,6 +9,7 @@ from .encoders import (
     DOWNSTREAM_LANGUAGES,
     DOWNSTREAM_SETUP,
     EncoderSource,
+    course_encoder,
     course_encoders,
     downstream_mlm,
     e5_small,
@@ -37,7 +38,7 @@ from .tasks import ClassificationTask, emoji_category_task, emoji_sentiment_task
 
 __all__ = [
     "DOWNSTREAM_LANGUAGES", "DOWNSTREAM_SETUP", "ClassificationTask", "EncoderSource", "FineTuneConfig",
-    "FineTuned", "LinearProbeConfig", "PooledClassifier", "course_encoders", "downstream_mlm", "e5_small",
+    "FineTuned", "LinearProbeConfig", "PooledClassifier", "course_encoder", "course_encoders", "downstream_mlm", "e5_small",
     "emoji_category_task", "emoji_sentiment_task", "evaluate", "few_shot_curve", "finetune", "linear_probe",
     "mean_and_std", "model_selection", "predict", "replace_config",
     "transfer_matrix", "transfer_ratio", "transfer_summary", "zero_shot_table",

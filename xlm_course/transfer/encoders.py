@@ -10,7 +10,7 @@ encoder, a sequence classifier, a token classifier.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -49,6 +49,7 @@ class EncoderSource:
     weights: Mapping[str, torch.Tensor] | None = field(default=None, repr=False)
     language_ids: Mapping[str, int] | None = None  # None: the model has no language embeddings (hub XLM-R)
     prefix: str = ""  # put before every text: E5 was trained on "query: …" and "passage: …"
+    normalise: Callable[[str, str], str] | None = None  # (text, lang) -> text, e.g. text.normalise (chapter 3.9)
 
     @classmethod
     def from_model(cls, name: str, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
@@ -66,8 +67,11 @@ class EncoderSource:
                               random_init)
 
     def encode(self, texts: Sequence[str], languages: Sequence[str], max_length: int) -> dict[str, torch.Tensor]:
-        """Model inputs with each text's language id (0 for every language when the model has none)."""
+        """Model inputs with each text's language id (0 for every language when the model has none); each text
+        normalised first if the source has a ``normalise``, then given the ``prefix``."""
         ids = self.language_ids if self.language_ids is not None else dict.fromkeys(languages, 0)
+        if self.normalise is not None:
+            texts = [self.normalise(text, lang) for text, lang in zip(texts, languages, strict=True)]
         if self.prefix:
             texts = [self.prefix + text for text in texts]
         return encode(self.tokenizer, texts, languages, ids, max_length, self.position_offset)
@@ -124,16 +128,22 @@ def replace_config(config: PretrainedConfig, **changes: object) -> PretrainedCon
 def course_encoders(progress: bool = False) -> dict[str, EncoderSource]:
     """The two encoders every application compares: pretrained, and randomly initialised with the same shape.
 
-    Offline profiles pretrain (or load from the cache) :data:`DOWNSTREAM_SETUP`; the ``hub`` profile loads
-    ``xlm-roberta-base``.
+    The keys name roles, so a notebook reads the same under every profile: ``"jointly pretrained"`` is
+    :data:`DOWNSTREAM_SETUP` pretrained (or loaded from the cache) offline, and ``xlm-roberta-base`` (pretrained
+    jointly on a hundred languages, by MLM alone) under the ``hub`` profile; its ``name`` says which.
     """
     if get_profile().uses_hub_checkpoints:
         model, tokenizer = load_hub_encoder("xlm-roberta-base")
-        return {"xlm-roberta-base": EncoderSource.from_model("xlm-roberta-base", model, tokenizer),
+        return {"jointly pretrained": EncoderSource.from_model("xlm-roberta-base", model, tokenizer),
                 "random init": EncoderSource.from_model("random init", model, tokenizer, random_init=True)}
     pretrained = pretrain(DOWNSTREAM_SETUP, progress=progress)
     return {"jointly pretrained": EncoderSource.from_pretrained("jointly pretrained", pretrained),
             "random init": EncoderSource.from_pretrained("random init", pretrained, random_init=True)}
+
+
+def course_encoder(progress: bool = False) -> EncoderSource:
+    """The course's own jointly pretrained encoder, under every profile (chapter 3.9 sets it beside e5-small)."""
+    return EncoderSource.from_pretrained("jointly pretrained", pretrain(DOWNSTREAM_SETUP, progress=progress))
 
 
 def e5_small(name: str = "multilingual-e5-small") -> EncoderSource:
