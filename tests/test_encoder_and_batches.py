@@ -61,6 +61,14 @@ def test_encode_sets_positions_and_language_ids(tokenizer):
         encode(tokenizer, ["x", "y"], ["en"], LANGS, 8)
 
 
+def test_a_model_without_language_ids_gets_type_id_zero_for_every_language(tokenizer):
+    # xlm-roberta-base and e5 have no language embeddings; the hub profile's sources pass None
+    batch = encode(tokenizer, ["save the file", "保存文件", "x"], ["en", "zh-Hans", "not-a-language"], None, 16)
+    assert batch["token_type_ids"].eq(0).all()
+    with_ids = encode(tokenizer, ["save the file"], ["en"], LANGS, 16)
+    assert torch.equal(encode(tokenizer, ["save the file"], ["en"], None, 16)["input_ids"], with_ids["input_ids"])
+
+
 def test_tlm_inputs_reset_positions_at_the_translation(tokenizer):
     batch = tlm_inputs(tokenizer, ["save the file"], ["enregistrer le fichier"], ["en"], ["fr"], LANGS, 64)
     ids, positions, languages = batch["input_ids"][0], batch["position_ids"][0], batch["token_type_ids"][0]

@@ -140,7 +140,7 @@ class LanguageAdapterConfig(RunConfig):
 
 
 def train_language_adapters(mlm: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
-                            language_ids: Mapping[str, int], texts: Mapping[str, Sequence[str]],
+                            language_ids: Mapping[str, int] | None, texts: Mapping[str, Sequence[str]],
                             config: LanguageAdapterConfig = LanguageAdapterConfig()
                             ) -> tuple[PreTrainedModel, dict[str, History]]:
     """MAD-X step 1: one adapter per language of ``texts`` (language → unlabelled texts), each trained with MLM
@@ -152,7 +152,7 @@ def train_language_adapters(mlm: PreTrainedModel, tokenizer: PreTrainedTokenizer
     empty = [lang for lang, rows in texts.items() if not rows]
     if not texts or empty:
         raise ValueError(f"need unlabelled texts for at least one language; empty: {empty}")
-    unknown = sorted(set(texts) - set(language_ids))
+    unknown = sorted(set(texts) - set(language_ids)) if language_ids is not None else []  # None: no language ids
     if unknown:
         raise ValueError(f"no language id for {unknown}; the encoder knows {sorted(language_ids)}")
     model = add_language_adapters(copy.deepcopy(mlm), list(texts), config.bottleneck)
@@ -233,7 +233,7 @@ def madx_table(source: EncoderSource, task: ClassificationTask, adapters: PreTra
 
 
 def masked_lm_accuracy(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
-                       language_ids: Mapping[str, int], texts: Sequence[str], lang: str, max_length: int = 32,
+                       language_ids: Mapping[str, int] | None, texts: Sequence[str], lang: str, max_length: int = 32,
                        draws: int = 5, seed: int = 0, device: torch.device | str | None = None) -> float:
     """Share of masked tokens predicted exactly on ``texts`` in ``lang``, over ``draws`` fixed masking draws
     (short texts have few masked tokens; several draws steady the estimate)."""

@@ -22,7 +22,9 @@ from transformers import PreTrainedTokenizerBase
 from ..models.encoder import POSITION_OFFSET
 
 
-def _language_ids(languages: Sequence[str], language_ids: Mapping[str, int]) -> list[int]:
+def _language_ids(languages: Sequence[str], language_ids: Mapping[str, int] | None) -> list[int]:
+    if language_ids is None:  # a model without language embeddings (xlm-roberta-base, e5): type id 0 for all
+        return [0] * len(languages)
     unknown = sorted(set(languages) - set(language_ids))
     if unknown:
         raise ValueError(f"no language id for {unknown}; the model knows {sorted(language_ids)}")
@@ -39,10 +41,11 @@ def tokenize(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_lengt
     return tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
 
 
-def encode_ids(ids: Sequence[Sequence[int]], languages: Sequence[str], language_ids: Mapping[str, int],
+def encode_ids(ids: Sequence[Sequence[int]], languages: Sequence[str], language_ids: Mapping[str, int] | None,
                pad_token_id: int, position_offset: int = POSITION_OFFSET) -> dict[str, torch.Tensor]:
     """Model inputs from token ids (one row per text): padded ids, mask, positions from ``position_offset``
-    (XLM-R's 2 by default; 0 for BERT models such as E5) and language ids."""
+    (XLM-R's 2 by default; 0 for BERT models such as E5) and language ids (0 for every text when
+    ``language_ids`` is None: the model has no language embeddings)."""
     if len(ids) != len(languages) or not ids:
         raise ValueError(f"need one language per text and at least one text, got {len(ids)} texts and "
                          f"{len(languages)} languages")
@@ -58,7 +61,7 @@ def encode_ids(ids: Sequence[Sequence[int]], languages: Sequence[str], language_
 
 
 def encode(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], languages: Sequence[str],
-           language_ids: Mapping[str, int], max_length: int,
+           language_ids: Mapping[str, int] | None, max_length: int,
            position_offset: int = POSITION_OFFSET) -> dict[str, torch.Tensor]:
     """Tokenise ``texts`` (``<s> x </s>``, truncated to ``max_length``) with positions and language ids."""
     if len(texts) != len(languages) or not texts:
@@ -69,7 +72,7 @@ def encode(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], languages: 
 
 
 def tlm_ids(first: Sequence[Sequence[int]], second: Sequence[Sequence[int]], first_languages: Sequence[str],
-            second_languages: Sequence[str], language_ids: Mapping[str, int], sep_token_id: int,
+            second_languages: Sequence[str], language_ids: Mapping[str, int] | None, sep_token_id: int,
             pad_token_id: int) -> dict[str, torch.Tensor]:
     """:func:`tlm_inputs` from token ids: ``<s> x </s>`` and ``<s> y </s>`` become ``<s> x </s></s> y </s>``,
     with the positions restarting at the second half and each half keeping its language id."""
@@ -89,7 +92,7 @@ def tlm_ids(first: Sequence[Sequence[int]], second: Sequence[Sequence[int]], fir
 
 def tlm_inputs(tokenizer: PreTrainedTokenizerBase, sources: Sequence[str], targets: Sequence[str],
                source_languages: Sequence[str], target_languages: Sequence[str],
-               language_ids: Mapping[str, int], max_length: int) -> dict[str, torch.Tensor]:
+               language_ids: Mapping[str, int] | None, max_length: int) -> dict[str, torch.Tensor]:
     """``<s> source </s></s> target </s>`` per pair, positions reset at the target, a language id per half.
 
     Each half is truncated to ``max_length`` tokens, so positions never exceed the model's table.

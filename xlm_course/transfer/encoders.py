@@ -69,12 +69,11 @@ class EncoderSource:
     def encode(self, texts: Sequence[str], languages: Sequence[str], max_length: int) -> dict[str, torch.Tensor]:
         """Model inputs with each text's language id (0 for every language when the model has none); each text
         normalised first if the source has a ``normalise``, then given the ``prefix``."""
-        ids = self.language_ids if self.language_ids is not None else dict.fromkeys(languages, 0)
         if self.normalise is not None:
             texts = [self.normalise(text, lang) for text, lang in zip(texts, languages, strict=True)]
         if self.prefix:
             texts = [self.prefix + text for text in texts]
-        return encode(self.tokenizer, texts, languages, ids, max_length, self.position_offset)
+        return encode(self.tokenizer, texts, languages, self.language_ids, max_length, self.position_offset)
 
     @property
     def position_offset(self) -> int:
