@@ -70,9 +70,9 @@ notebooks: warm-cache
 
 # The hub profile's code path, offline: two notebooks under XLM_COURSE_PROFILE=hub, where from_pretrained loads
 # xlm-roberta-base and intfloat/multilingual-e5-small from a Hugging Face cache holding local stand-ins (the
-# course's applications encoder and the rebuilt e5-small; `xlm-course hub-stand-ins`). 3.9 sets the course's
-# encoder beside e5-small; 6.5 runs the applications on "xlm-roberta-base".
-HUB_NOTEBOOKS := chapters/03_joint_pretraining/09_what_scale_buys.ipynb chapters/06_applications/05_recommendation.ipynb
+# course's applications encoder and the rebuilt e5-small; `xlm-course hub-stand-ins`). 5.1 prints the profile;
+# 6.5 ranks with "xlm-roberta-base" and e5-small side by side.
+HUB_NOTEBOOKS := chapters/05_practice/01_environment.ipynb chapters/06_applications/05_recommendation.ipynb
 hub-notebooks: warm-cache
 	$(OFFLINE) $(BIN)/xlm-course hub-stand-ins _build/hub-cache
 	$(OFFLINE) $(PARALLEL) XLM_COURSE_PROFILE=hub HF_HUB_CACHE=$(abspath _build/hub-cache) $(BIN)/python -m pytest \

@@ -70,3 +70,19 @@ def test_bad_names_and_folders_are_refused(tmp_path):
             hub_cache_entry(name, tmp_path)
     with pytest.raises(ValueError, match="no config.json"):
         seed_hub_cache("org/model", tmp_path, tmp_path / "cache")
+
+
+def test_the_stand_ins_command_seeds_both_hub_names(tmp_path, tiny_xlmr, monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    from xlm_course import cli, pretraining
+    from xlm_course.models.e5 import HUB_NAME, e5_small_folder
+
+    folder, _ = tiny_xlmr
+    monkeypatch.setattr(pretraining, "pretrain", lambda setup, progress=False: SimpleNamespace(folder=folder))
+    assert cli.main(["hub-stand-ins", str(tmp_path)]) == 0
+    for name, source in (("xlm-roberta-base", folder), (HUB_NAME, e5_small_folder())):
+        snapshot = hub_cache_entry(name, tmp_path) / "snapshots"
+        files = {p.name: p.resolve() for p in next(snapshot.iterdir()).iterdir()}
+        assert files["config.json"] == (source / "config.json").resolve()
+    assert "HF_HUB_CACHE" in capsys.readouterr().out

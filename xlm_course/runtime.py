@@ -56,8 +56,10 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "ci": Profile("ci", hidden_size=128, num_layers=2, num_heads=4, vocab_size=8000, max_seq_len=32,
                   batch_size=32, train_steps=1600, prefers_gpu=False, uses_hub_checkpoints=False, pretrains_as="ci"),
+    # 1400 steps: 3.3 trains four encoders from a cold cache, about 5 minutes on a T4 by the counted FLOPs and
+    # operators of the joint step (benchmarks/colab_budget.py; an estimate until make test-gpu runs on one)
     "colab": Profile("colab", hidden_size=256, num_layers=4, num_heads=4, vocab_size=16000, max_seq_len=64,
-                     batch_size=64, train_steps=6000, prefers_gpu=True, uses_hub_checkpoints=False,
+                     batch_size=64, train_steps=1400, prefers_gpu=True, uses_hub_checkpoints=False,
                      pretrains_as="colab"),
     # Pretraining a base-size model from scratch is days of GPU time, not a notebook: under ``hub`` the course's
     # own encoders keep the ci sizes (and ci's cache entries), and the real checkpoints stand beside them.
