@@ -6,7 +6,7 @@ under :func:`autocast` of :func:`current_precision`, unless it is given ``device
 *profile* (``XLM_COURSE_PROFILE``) sets sizes only; the code path is the same:
 
 * ``ci`` (default): tiny models, a few minutes on a 2-core CPU, no internet;
-* ``colab``: larger tiny models and more steps, a GPU if there is one;
+* ``colab``: larger tiny models (hidden 256, 4 layers), sized for about 5 minutes a notebook on a Colab T4;
 * ``hub``: real pretrained checkpoints (``xlm-roberta-base``, ``intfloat/multilingual-e5-small``) from the
   Hugging Face Hub wherever a notebook uses a pretrained encoder; what the course trains from scratch keeps the
   ``ci`` sizes (no cell pretrains a base-size model) and shares ``ci``'s cached encoders.
