@@ -1,9 +1,10 @@
 """Text as people write it, and back (chapter 3.9): :func:`as_written` and :func:`normalise`.
 
-The ``emoji`` package lowercases every CLDR name ("lächelndes gesicht"), so a classifier trained on them has never
-seen a capital letter or a full stop there, while people write "Lächelndes Gesicht." — German capitalises its
-nouns, every Latin, Cyrillic and Greek sentence starts with a capital, and Turkish pairs ``i``/``İ`` and ``ı``/``I``
-where every other language pairs ``i``/``I`` (Python's ``str.upper`` and ``str.lower`` follow Unicode's default,
+The ``emoji`` package writes the CLDR names in lower case ("lächelndes gesicht"), in every language but English and
+Russian, which keep capitals in about one name in six ("Aries"), so a classifier trained on them has hardly seen a
+capital letter or a stop, while people write "Lächelndes Gesicht." — German capitalises its nouns, every Latin,
+Cyrillic and Greek sentence starts with a capital, and Turkish pairs ``i``/``İ`` and ``ı``/``I`` where every other
+language pairs ``i``/``I`` (Python's ``str.upper`` and ``str.lower`` follow Unicode's default,
 not Turkish: ``"i".upper() == "I"``). :func:`as_written` turns a lowercase name into what a writer of the language
 types; :func:`normalise` maps either back to the form the names were trained in, so that casing and a final stop
 cannot change a prediction. German nouns are found by HanTa's tagger (Wartena 2019), which tags lowercase
