@@ -69,3 +69,14 @@ def test_exercises_have_three_checked_tasks_and_a_summary(path):
     solutions = [cell for cell in notebook.cells if "### BEGIN SOLUTION" in cell.source]
     assert len(checks) >= 3 and len(solutions) >= 3, "at least three tasks, each with a solution and a check"
     assert notebook.cells[-1].cell_type == "markdown" and "## Summary" in notebook.cells[-1].source
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + EXERCISES, ids=ids(NOTEBOOKS + EXERCISES))
+def test_every_cell_has_its_own_id_in_the_file(path):
+    # nbformat.read fills in a missing id (with a warning), so read the JSON itself: format 4.5 requires one per cell
+    import json
+
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    found = [cell.get("id") for cell in cells]
+    assert None not in found, f"{path.name}: cells {[i for i, cell_id in enumerate(found) if cell_id is None]} have no id"
+    assert len(set(found)) == len(found), f"{path.name}: duplicate cell ids"
