@@ -87,3 +87,8 @@ def test_a_normalising_source_encodes_a_written_name_as_the_name(tiny_source):
     assert not torch.equal(plain["input_ids"], raw["input_ids"])  # the capitals and stops reach the model...
     normalised = source.encode(written, langs, 16)
     assert all(torch.equal(plain[key], normalised[key]) for key in plain)  # ...unless the source normalises
+
+
+def test_a_source_refuses_a_normalise_that_is_not_a_function(tiny_source):
+    with pytest.raises(TypeError, match="normalise must be a function"):
+        replace(tiny_source, normalise="lower")

@@ -51,6 +51,11 @@ class EncoderSource:
     prefix: str = ""  # put before every text: E5 was trained on "query: …" and "passage: …"
     normalise: Callable[[str, str], str] | None = None  # (text, lang) -> text, e.g. text.normalise (chapter 3.9)
 
+    def __post_init__(self) -> None:
+        if self.normalise is not None and not callable(self.normalise):
+            raise TypeError("normalise must be a function (text, lang) -> text, such as xlm_course.text.normalise, "
+                            f"or None; got {self.normalise!r}")
+
     @classmethod
     def from_model(cls, name: str, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                    language_ids: Mapping[str, int] | None = None, random_init: bool = False,
