@@ -23,7 +23,7 @@ PARALLEL := XLM_COURSE_CONCURRENCY=$(JOBS) OMP_WAIT_POLICY=PASSIVE
 GPU_NOTEBOOKS := chapters/03_joint_pretraining/02_joint_pretraining.ipynb \
 	chapters/03_joint_pretraining/04_finetuning_transfer.ipynb chapters/08_deployment/01_peft.ipynb
 
-.PHONY: book test test-gpu install warm-cache lint unit notebooks hub-notebooks check-book browser browser-deps student-book pins clean
+.PHONY: book test test-gpu install vendor lab warm-cache lint unit notebooks hub-notebooks check-book browser browser-deps student-book pins clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +38,20 @@ $(STAMP): $(BIN)/python constraints.txt pyproject.toml
 
 install: $(STAMP)
 
-book: install warm-cache
+# MathJax and mermaid, served by the book itself so that formulas and diagrams render offline (package.json pins
+# them; tools/vendor_js.py copies what a page loads into _build/static/vendor, which _config.yml points at).
+VENDOR := _build/static/vendor/.installed-$(shell cat package-lock.json | sha1sum | cut -c1-12)
+$(VENDOR): package.json package-lock.json tools/vendor_js.py
+	@command -v npm >/dev/null || { echo "make vendor: npm is missing. The book serves MathJax and mermaid itself \
+	and installs them from the npm registry: install Node.js 18 or newer with npm (Debian: apt install npm)"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	rm -rf _build/static/vendor
+	$(BIN)/python tools/vendor_js.py
+	touch $@
+
+vendor: $(VENDOR)
+
+book: install vendor warm-cache
 	$(BIN)/jupyter-book build . --builder html
 	@echo
 	@echo "The book is built. Open: file://$(abspath _build/html/index.html)"
@@ -89,13 +102,13 @@ test-gpu: install
 		--nbval-lax --nbval-current-env $(GPU_NOTEBOOKS)
 
 # A strict build without executing anything: any warning or broken reference fails it.
-check-book:
+check-book: vendor
 	mkdir -p _build/check
 	$(BIN)/python -c "import yaml; c = yaml.safe_load(open('_config.yml')); c['execute']['execute_notebooks'] = 'off'; yaml.safe_dump(c, open('_build/check/_config.yml', 'w'), allow_unicode=True)"
 	$(BIN)/jupyter-book build . --config _build/check/_config.yml --path-output _build/check -W -n --keep-going
 
 # For a class: the student exercise notebooks, and the book with every sphinx-exercise solution hidden.
-student-book: install warm-cache
+student-book: install vendor warm-cache
 	$(BIN)/xlm-course student
 	mkdir -p _build/student
 	$(BIN)/python -c "import yaml; c = yaml.safe_load(open('_config.yml')); c['sphinx']['config']['hide_solutions'] = True; yaml.safe_dump(c, open('_build/student/_config.yml', 'w'), allow_unicode=True)"

@@ -1,8 +1,9 @@
 """The built book as a reader sees it: every page in headless Chromium (`make browser`, part of `make test`).
 
 Checks that every page of the table of contents renders with its title, that every image on it loads, that the
-Colab launch button of each notebook points at that notebook on GitHub, and that the glossary's Chinese is drawn
-with real glyphs (not the empty boxes of a missing font). A screenshot of one page is kept in
+Colab launch button of each notebook points at that notebook on GitHub, that every formula is typeset and every
+mermaid diagram drawn from the book's own copies of MathJax and mermaid (no network here: a CDN would leave raw
+TeX), and that the glossary's Chinese is drawn with real glyphs (not the empty boxes of a missing font). A screenshot of one page is kept in
 ``_build/screenshots/`` for review. Skipped, with the reason shown, where Chromium or the built HTML is missing;
 ``.ci/run`` installs Chromium and a CJK font first, so CI always runs it.
 """
@@ -97,6 +98,74 @@ def test_launch_buttons_open_the_notebook_in_colab(site, page, name):
     repository = CONFIG["repository"]["url"].removeprefix("https://github.com/")
     expected = f"https://colab.research.google.com/github/{repository}/blob/main/{name}.ipynb"
     assert expected in links, f"{name}: no Colab link to {expected}"
+
+
+# Text a reader would see as raw TeX: a delimiter outside code and outside what MathJax typeset. Catches formulas
+# MathJax never saw (no MathJax, or a CDN offline) and formulas Markdown broke apart (a line starting with `+`
+# inside $...$ becomes a list item, leaving two lone dollars).
+RAW_TEX = r"""() => {
+    const skip = 'pre, code, script, style, textarea, mjx-container, mjx-assistive-mml, .highlight, .cell_output';
+    const walker = document.createTreeWalker(document.querySelector('main'), NodeFilter.SHOW_TEXT);
+    const raw = [];
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        if (node.parentElement.closest(skip)) continue;
+        const text = node.textContent;
+        if (/\$|\\[()\[\]]|\\(frac|mathcal|mathrm|sum|lambda)\b/.test(text)) raw.push(text.trim().slice(0, 80));
+    }
+    return raw;
+}"""
+MATHJAX_DONE = "() => window.MathJax && MathJax.startup && MathJax.startup.promise ? MathJax.startup.promise.then(() => true) : null"
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_every_formula_is_typeset(site, page, name):
+    page.goto(f"{site}/{name}.html")
+    page.wait_for_load_state("load")
+    formulas = page.locator("main .math").count()
+    if formulas:
+        page.wait_for_function(MATHJAX_DONE, timeout=20_000)
+        page.evaluate(MATHJAX_DONE)
+        untypeset = page.evaluate("""() => [...document.querySelectorAll('main .math')]
+            .filter(element => !element.querySelector('mjx-container')).map(element => element.textContent.slice(0, 60))""")
+        assert not untypeset, f"{name}: {len(untypeset)} of {formulas} formulas not typeset by MathJax: {untypeset[:3]}"
+        errors = page.locator("main mjx-merror").count()
+        assert errors == 0, f"{name}: MathJax reports {errors} TeX errors"
+    raw = page.evaluate(RAW_TEX)
+    assert not raw, f"{name}: raw TeX in the text (a formula Markdown broke apart, or MathJax never ran): {raw[:3]}"
+
+
+DIAGRAM_PAGES = [name for name in PAGES if (ROOT / f"{name}.md").exists()
+                 and "```{mermaid}" in (ROOT / f"{name}.md").read_text()]
+
+
+def test_some_pages_have_diagrams():
+    assert len(DIAGRAM_PAGES) >= 2, DIAGRAM_PAGES
+
+
+@pytest.mark.parametrize("name", DIAGRAM_PAGES)
+def test_mermaid_diagrams_are_drawn_as_svg(site, page, name):
+    page.goto(f"{site}/{name}.html")
+    diagrams = page.locator("main .mermaid")
+    assert diagrams.count() >= 1, f"{name}: no mermaid element"
+    page.wait_for_function("""() => [...document.querySelectorAll('main .mermaid')]
+        .every(element => element.querySelector('svg g'))""", timeout=20_000)
+    sizes = page.evaluate("""() => [...document.querySelectorAll('main .mermaid svg')]
+        .map(svg => svg.getBoundingClientRect()).map(box => [box.width, box.height])""")
+    assert all(width > 100 and height > 50 for width, height in sizes), f"{name}: diagrams drawn too small: {sizes}"
+
+
+def test_the_book_loads_nothing_from_other_hosts(site, page):
+    hosts = set()
+
+    def record(request):
+        hosts.add(request.url.split("/")[2])
+
+    page.on("request", record)
+    for name in [*DIAGRAM_PAGES, "chapters/04_math/01_objectives_derived"]:
+        page.goto(f"{site}/{name}.html")
+        page.wait_for_load_state("networkidle")
+    page.remove_listener("request", record)
+    assert hosts == {site.split("/")[2]}, f"requests to other hosts: {sorted(hosts - {site.split('/')[2]})}"
 
 
 def test_the_glossary_draws_chinese_with_real_glyphs(site, page):
