@@ -23,7 +23,7 @@ PARALLEL := XLM_COURSE_CONCURRENCY=$(JOBS) OMP_WAIT_POLICY=PASSIVE
 GPU_NOTEBOOKS := chapters/03_joint_pretraining/02_joint_pretraining.ipynb \
 	chapters/03_joint_pretraining/04_finetuning_transfer.ipynb chapters/08_deployment/01_peft.ipynb
 
-.PHONY: book test test-gpu install vendor lab warm-cache lint unit notebooks hub-notebooks check-book browser browser-deps student-book pins clean
+.PHONY: book test test-gpu install vendor lab lab-kernel warm-cache lint unit notebooks hub-notebooks check-book browser browser-deps student-book pins clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,15 @@ lint:
 
 unit:
 	$(OFFLINE) $(PARALLEL) $(BIN)/python -m pytest -n $(JOBS) tests/
+
+# JupyterLab in the course's environment, with a kernel named after the course ("Python (xlm-course)"), which
+# also shows in a JupyterLab started elsewhere. KERNEL_PREFIX=~/.local installs it for the user instead.
+KERNEL_PREFIX ?= $(VENV)
+lab-kernel: | $(BIN)/python
+	$(BIN)/python -m ipykernel install --prefix $(KERNEL_PREFIX) --name xlm-course --display-name "Python (xlm-course)"
+
+lab: install lab-kernel
+	$(BIN)/jupyter lab --notebook-dir=. $(LAB_ARGS)
 
 # The two encoders most notebooks share are pretrained first, side by side, one core each; a notebook would
 # otherwise hold the other worker waiting on the cache's lock. Then two notebooks at a time, each whole on one

@@ -69,3 +69,19 @@ def test_vendor_refuses_a_version_other_than_the_pin(tmp_path):
     modules = fake_modules(tmp_path / "node_modules", versions)
     with pytest.raises(RuntimeError, match="mermaid 10.0.0, package.json pins 11.12.1"):
         vendor_js.vendor(modules, tmp_path / "vendor")
+
+
+def test_make_lab_installs_a_kernel_named_after_the_course(tmp_path):
+    """`make lab` starts JupyterLab after `make lab-kernel`; the kernel runs this environment's Python."""
+    import subprocess
+    import sys
+
+    subprocess.run(["make", "--no-print-directory", "-s", "lab-kernel", f"KERNEL_PREFIX={tmp_path}",
+                    f"VIRTUAL_ENV={Path(sys.prefix)}"], cwd=ROOT, check=True, capture_output=True)
+    spec = json.loads((tmp_path / "share" / "jupyter" / "kernels" / "xlm-course" / "kernel.json").read_text())
+    assert spec["display_name"] == "Python (xlm-course)"
+    assert Path(spec["argv"][0]).resolve() == Path(sys.executable).resolve()
+    version = subprocess.run([sys.executable, "-m", "jupyterlab", "--version"], check=True, capture_output=True,
+                             text=True).stdout.strip()
+    pinned = [line for line in (ROOT / "constraints.txt").read_text().splitlines() if line.startswith("jupyterlab==")]
+    assert pinned == [f"jupyterlab=={version}"]

@@ -15,7 +15,10 @@ from xlm_course import exercises as ex
 from xlm_course.cli import main, parser
 from xlm_course.data.sampling import sampling_probabilities
 from xlm_course.exercises.student import (
+    CODE_BEGIN,
+    CODE_END,
     CODE_STUB,
+    NOTE_ID,
     TEXT_STUB,
     generate,
     strip_code,
@@ -198,6 +201,27 @@ def test_student_versions_fail_every_check_and_hide_every_solution(tmp_path):
             errors = [output for output in cell.outputs if output.output_type == "error"]
             assert errors and errors[0].ename == "ExerciseFailed", (path.name, cell.source)
             assert "not written yet" in errors[0].evalue
+
+
+def test_the_committed_student_notebooks_are_what_generate_writes(tmp_path):
+    """The book renders and Colab opens exercises/student/ from git: it must never drift from the solutions."""
+    written = generate(ROOT / "exercises" / "solutions", tmp_path)
+    committed = sorted((ROOT / "exercises" / "student").glob("*.ipynb"))
+    assert [path.name for path in committed] == [path.name for path in written]
+    for path in written:
+        assert path.read_bytes() == (ROOT / "exercises" / "student" / path.name).read_bytes(), (
+            f"exercises/student/{path.name} differs from its solution notebook's student version: "
+            "run `xlm-course student` and commit the result")
+
+
+def test_a_student_notebook_says_what_it_is_and_cannot_be_stripped_twice():
+    solution = nbformat.read(SOLUTIONS[0], as_version=4)
+    student = student_version(solution, SOLUTIONS[0].name)
+    assert student.cells[0].source == solution.cells[0].source  # the title stays first
+    assert student.cells[1].id == NOTE_ID and SOLUTIONS[0].name in student.cells[1].source
+    student.cells.append(nbformat.v4.new_code_cell(f"{CODE_BEGIN}\nx = 1\n{CODE_END}"))
+    with pytest.raises(ValueError, match="already has a cell with id"):
+        student_version(student, "again.ipynb")
 
 
 def test_generate_refuses_an_empty_folder(tmp_path):

@@ -51,6 +51,22 @@ def test_results_are_checked(path):
     assert notebook.cells[-1].cell_type == "markdown" and "## Summary" in notebook.cells[-1].source
 
 
+STUDENT = {path.name[:2]: path for path in sorted((ROOT / "exercises" / "student").glob("*.ipynb"))}
+WITH_EXERCISES = [path for path in NOTEBOOKS if path.parent.name[:2] in STUDENT]
+
+
+@pytest.mark.parametrize("path", WITH_EXERCISES, ids=ids(WITH_EXERCISES))
+def test_every_summary_ends_with_a_link_to_the_chapters_exercises(path):
+    last = nbformat.read(path, as_version=4).cells[-1].source.rstrip()
+    student = STUDENT[path.parent.name[:2]]
+    assert last.split("\n\n")[-1].startswith("**Exercises.**"), f"{path.name}: end the summary with its exercises"
+    assert last.endswith(f"(../../exercises/student/{student.name}).") and str(student.relative_to(ROOT).with_suffix("")) in TOC
+
+
+def test_every_chapter_with_code_has_exercises_in_the_book():
+    assert sorted(STUDENT) == ["01", "02", "03", "04", "05", "06", "08"]
+
+
 @pytest.mark.parametrize("path", PAGES, ids=ids(PAGES))
 def test_pages_have_title_and_goals(path):
     text = path.read_text(encoding="utf-8")
