@@ -96,3 +96,22 @@ def test_every_cell_has_its_own_id_in_the_file(path):
     found = [cell.get("id") for cell in cells]
     assert None not in found, f"{path.name}: cells {[i for i, cell_id in enumerate(found) if cell_id is None]} have no id"
     assert len(set(found)) == len(found), f"{path.name}: duplicate cell ids"
+
+
+# Every section of the article the course follows (its headings, ../shared/seed in the course's design notes)
+ARTICLE_SECTIONS = ["1.1", "1.2", "2.1", "3.1", "3.2", "3.3", "3.4", "4.1", "4.2", "4.3", "5.1", "5.2", "5.3",
+                    "6.1", "6.2", "6.3", "6.4", "6.5", "6.6", "7.1", "7.2", "7.3", "8.1", "8.2", "8.3", "8.4", "9"]
+
+
+def test_the_intro_maps_every_article_section_to_pages_in_the_book():
+    import re
+
+    intro = (ROOT / "book" / "intro.md").read_text(encoding="utf-8")
+    rows = [line for line in intro.splitlines() if line.startswith("| ") and "{doc}" in line]
+    mapped = " ".join(row.split(" | ")[0] for row in rows)
+    for section in ARTICLE_SECTIONS:
+        assert re.search(rf"(?<![\d.]){re.escape(section)}(?![\d])", mapped), f"article section {section} is not mapped"
+    for target in re.findall(r"\{doc\}`([^`]+)`", "\n".join(rows)):
+        page = (ROOT / "book" / target).resolve().relative_to(ROOT)
+        assert str(page) in TOC, f"the intro maps to {page}, which is not in the table of contents"
+    assert "chapters 1–9 here match" not in intro
