@@ -1,9 +1,12 @@
 """Quantisation, ONNX export and pruning (chapter 8.3)."""
 
+import copy
 from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from xlm_course.deployment.compression import (
@@ -11,6 +14,7 @@ from xlm_course.deployment.compression import (
     export_onnx,
     magnitude_prune,
     quantize_onnx,
+    share_removed,
     size_in_bytes,
     sparsity,
     structured_prune,
@@ -62,15 +66,46 @@ def test_magnitude_pruning_reaches_the_requested_sparsity(classifier, amount):
     assert not any("weight_orig" in name for name, _ in pruned.named_parameters())  # made permanent
 
 
-def test_structured_pruning_removes_whole_neurons(classifier, inputs):
-    pruned = structured_prune(classifier, 0.5)
-    for name, module in pruned.named_modules():
+def _zeroed_like_structured(model, amount):
+    """The reference: the same neurons (smallest ‖W₁[j]‖₂) kept in place but zeroed, row and bias."""
+    zeroed = copy.deepcopy(model)
+    for name, module in zeroed.named_modules():
         if name.endswith("intermediate.dense"):
-            dead = module.weight.abs().sum(1) == 0
-            assert dead.float().mean() == pytest.approx(0.5, abs=0.05)
-            assert (module.bias[dead] == 0).all()
+            keep = max(1, round(module.out_features * (1 - amount)))
+            drop = module.weight.norm(dim=1).argsort(descending=True)[keep:]
+            with torch.no_grad():
+                module.weight[drop] = 0.0
+                module.bias[drop] = 0.0
+    return zeroed
+
+
+@settings(max_examples=8, deadline=None)
+@given(amount=st.floats(0.0, 0.95))
+def test_structured_pruning_removes_neurons_and_computes_what_zeroing_them_would(classifier, inputs, amount):
+    """GELU(0) = 0, so a neuron with a zero row and bias adds nothing: removing it must not change a logit."""
+    pruned = structured_prune(classifier, amount)
+    size = classifier.config.intermediate_size
+    keep = max(1, round(size * (1 - amount)))
+    layers = [layer for layer in pruned.roberta.encoder.layer]
+    assert all(layer.intermediate.dense.out_features == keep == layer.output.dense.in_features for layer in layers)
+    assert pruned.config.intermediate_size == keep and classifier.config.intermediate_size == size  # a copy
     with torch.no_grad():
-        assert pruned(**inputs).logits.shape == (4, 3)
+        expected = _zeroed_like_structured(classifier, amount)(**inputs).logits
+        assert (pruned(**inputs).logits - expected).abs().max() < 1e-5
+
+
+def test_structured_pruning_shrinks_the_matrices_and_saves(classifier, inputs, tmp_path):
+    pruned = structured_prune(classifier, 0.5)
+    hidden, size = classifier.config.hidden_size, classifier.config.intermediate_size
+    # per layer: four h × h attention matrices stay, the two h × 4h feed-forward matrices lose half their neurons
+    assert share_removed(pruned, classifier) == pytest.approx(size * hidden / (4 * hidden * hidden + 2 * size * hidden))
+    assert sparsity(pruned) == 0.0  # nothing zeroed: the weights are gone
+    assert share_removed(magnitude_prune(classifier, 0.3), classifier) == pytest.approx(0.3, abs=0.01)
+    assert size_in_bytes(pruned) < size_in_bytes(classifier)
+    pruned.save_pretrained(tmp_path)
+    reloaded = type(classifier).from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        assert torch.allclose(reloaded(**inputs).logits, pruned(**inputs).logits, atol=1e-6)
 
 
 def test_pruning_rejects_bad_amounts(classifier):
@@ -78,8 +113,10 @@ def test_pruning_rejects_bad_amounts(classifier):
         magnitude_prune(classifier, 1.0)
     with pytest.raises(ValueError, match=r"amount must lie in \[0, 1\)"):
         structured_prune(classifier, -0.1)
-    with pytest.raises(ValueError, match="intermediate.dense"):
+    with pytest.raises(ValueError, match="no feed-forward blocks"):
         structured_prune(nn.Sequential(nn.Linear(2, 2)), 0.5)
+    with pytest.raises(ValueError, match="no encoder linear layers"):
+        share_removed(classifier, nn.Sequential(nn.Linear(2, 2)))
 
 
 def test_the_onnx_file_holds_no_stack_traces_or_paths_of_this_checkout(classifier, inputs, tmp_path):

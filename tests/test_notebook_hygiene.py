@@ -67,6 +67,20 @@ def test_every_chapter_with_code_has_exercises_in_the_book():
     assert sorted(STUDENT) == ["01", "02", "03", "04", "05", "06", "08"]
 
 
+ENCODER_CALLS = ("course_encoders(", "course_encoder(", "e5_small(", "pretrain(", "PretrainingSetup(",
+                 "downstream_mlm(", "build_encoder(")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_a_notebook_that_uses_an_encoder_says_which_up_front(path):
+    notebook = nbformat.read(path, as_version=4)
+    code = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
+    if any(call in code for call in ENCODER_CALLS):
+        first = notebook.cells[0].source
+        assert "**Encoder.**" in first or "**Encoders.**" in first, (
+            f"{path.name}: say under the learning goals which encoder the notebook uses (**Encoder.** ...)")
+
+
 @pytest.mark.parametrize("path", PAGES, ids=ids(PAGES))
 def test_pages_have_title_and_goals(path):
     text = path.read_text(encoding="utf-8")

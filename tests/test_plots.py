@@ -49,7 +49,9 @@ def test_heatmap_and_grouped_bars():
     ax = plots.heatmap(np.eye(3), ["a", "中", "ب"], ["x", "y", "ह"], annotate=True)
     assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "中", "ب"]
     ax = plots.grouped_bars({"α=1": {"en": 1.0, "sw": 0.1}, "α=0.3": {"en": 0.7, "sw": 0.3}})
-    assert len(ax.patches) == 4
+    assert len(ax.patches) == 4 and ax.get_yscale() == "linear"
+    ax = plots.grouped_bars({"texts": {"en": 20_000, "sw": 300}, "pairs": {"en": 0, "sw": 900}}, log=True)
+    assert ax.get_yscale() == "log" and [t.get_text() for t in ax.get_xticklabels()] == ["en", "sw"]
     plt.close("all")
 
 

@@ -94,8 +94,9 @@ def bar_by_language(values: Mapping[str, float], title: str = "", ylabel: str = 
 
 
 def grouped_bars(table: Mapping[str, Mapping[str, float]], title: str = "", ylabel: str = "",
-                 ax: Axes | None = None) -> Axes:
-    """Bars per language (x) for several series (legend): ``table[series][language] = value``."""
+                 ax: Axes | None = None, log: bool = False) -> Axes:
+    """Bars per language (x) for several series (legend): ``table[series][language] = value``; ``log`` for
+    counts that span orders of magnitude (a zero then draws no bar)."""
     if not table:
         raise ValueError("table is empty: give at least one series")
     setup_fonts()
@@ -110,6 +111,8 @@ def grouped_bars(table: Mapping[str, Mapping[str, float]], title: str = "", ylab
     ax.set_xticks(x, languages)
     ax.set_title(title)
     ax.set_ylabel(ylabel)
+    if log:
+        ax.set_yscale("log")
     ax.legend(frameon=False)
     ax.grid(axis="y", alpha=0.3)
     return ax

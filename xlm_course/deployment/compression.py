@@ -7,8 +7,9 @@
 * **ONNX export** writes the model as a framework-neutral graph (torch's ``torch.export``-based exporter);
   :class:`OnnxClassifier` runs it with onnxruntime behind the same call as a transformers model, so the same
   evaluation code measures every variant.
-* **Pruning** (``torch.nn.utils.prune``) zeroes weights: *magnitude* pruning the smallest weights anywhere in the
-  encoder's linear layers, *structured* pruning whole rows of the feed-forward layers (whole neurons).
+* **Pruning**: *magnitude* pruning (``torch.nn.utils.prune``) zeroes the smallest weights anywhere in the
+  encoder's linear layers, which saves nothing without sparse kernels; *structured* pruning removes whole
+  feed-forward neurons, so both feed-forward matrices of every layer get smaller and dense kernels run faster.
 """
 
 from __future__ import annotations
@@ -177,28 +178,68 @@ def magnitude_prune(model: nn.Module, amount: float) -> nn.Module:
 
 
 def structured_prune(model: nn.Module, amount: float) -> nn.Module:
-    """A copy with the ``amount`` share of feed-forward neurons (rows of ``intermediate.dense``, by L2 norm)
-    removed from every layer: their rows are zeroed, so they output nothing."""
+    """A copy with the ``amount`` share of feed-forward neurons removed from every layer (chapter 8.3).
+
+    Neuron ``j`` of a layer is row ``j`` of ``intermediate.dense`` (with its bias) and column ``j`` of the
+    ``output.dense`` that follows: FFN(h) = W₂ GELU(W₁h + b₁) + b₂. The neurons with the smallest row norm ‖W₁[j]‖₂
+    go, and both matrices are rebuilt without them — smaller dense matrices, so the saving needs no sparse
+    kernels. ``config.intermediate_size`` follows, so the copy saves and loads with ``from_pretrained``.
+    """
     if not 0.0 <= amount < 1.0:
         raise ValueError(f"amount must lie in [0, 1), got {amount!r}")
     pruned = copy.deepcopy(model)
-    layers = [module for name, module in pruned.named_modules() if name.endswith("intermediate.dense")]
-    if not layers:
-        raise ValueError("no 'intermediate.dense' feed-forward layers in the model")
-    if amount > 0:
-        for module in layers:
-            prune.ln_structured(module, "weight", amount=amount, n=2, dim=0)
-            prune.remove(module, "weight")
-            with torch.no_grad():  # a zero row still adds its bias: zero that too, so the neuron is gone
-                module.bias[module.weight.abs().sum(1) == 0] = 0.0
+    blocks = [(name, module) for name, module in pruned.named_modules()
+              if isinstance(getattr(module, "intermediate", None), nn.Module)
+              and isinstance(getattr(module.intermediate, "dense", None), nn.Linear)
+              and isinstance(getattr(getattr(module, "output", None), "dense", None), nn.Linear)]
+    if not blocks:
+        raise ValueError("no feed-forward blocks ('intermediate.dense' followed by 'output.dense', as in BERT and "
+                         "XLM-R layers) in the model")
+    kept_sizes = set()
+    for _, block in blocks:
+        first, second = block.intermediate.dense, block.output.dense
+        keep = max(1, round(first.out_features * (1.0 - amount)))
+        rows = first.weight.detach().norm(dim=1).topk(keep).indices.sort().values  # keep the neurons' order
+        block.intermediate.dense = _linear_from(first, first.weight[rows], first.bias[rows] if first.bias is not None else None)
+        block.output.dense = _linear_from(second, second.weight[:, rows], second.bias)
+        kept_sizes.add(keep)
+    if hasattr(pruned, "config") and len(kept_sizes) == 1:
+        pruned.config.intermediate_size = kept_sizes.pop()
     return pruned
+
+
+def _linear_from(template: nn.Linear, weight: torch.Tensor, bias: torch.Tensor | None) -> nn.Linear:
+    """An ``nn.Linear`` holding ``weight`` (out × in) and ``bias``, on the template's device and dtype."""
+    layer = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None, device=weight.device,
+                      dtype=template.weight.dtype)
+    with torch.no_grad():
+        layer.weight.copy_(weight)
+        if bias is not None:
+            layer.bias.copy_(bias)
+    return layer
+
+
+def encoder_weights(model: nn.Module, layers: Sequence[str] = (".encoder.layer.",)) -> tuple[int, int]:
+    """(non-zero, total) weights of the linear layers whose names contain one of ``layers``."""
+    nonzero = total = 0
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Linear) and any(part in f".{name}" for part in layers):
+            nonzero += int((module.weight != 0).sum())
+            total += module.weight.numel()
+    return nonzero, total
+
+
+def share_removed(pruned: nn.Module, original: nn.Module) -> float:
+    """Share of the original's encoder linear weights that the pruned model no longer has or holds at zero:
+    zeroed weights (magnitude pruning) and removed ones (structured pruning) count alike."""
+    left, _ = encoder_weights(pruned)
+    _, before = encoder_weights(original)
+    if before == 0:
+        raise ValueError("the original model has no encoder linear layers ('.encoder.layer.' in their names)")
+    return 1.0 - left / before
 
 
 def sparsity(model: nn.Module, layers: Sequence[str] = (".encoder.layer.",)) -> float:
     """Share of exactly-zero weights in the linear layers whose names contain one of ``layers``."""
-    zeros = total = 0
-    for name, module in model.named_modules():
-        if isinstance(module, nn.Linear) and any(part in f".{name}" for part in layers):
-            zeros += int((module.weight == 0).sum())
-            total += module.weight.numel()
-    return zeros / total if total else 0.0
+    nonzero, total = encoder_weights(model, layers)
+    return 1.0 - nonzero / total if total else 0.0
