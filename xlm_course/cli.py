@@ -1,4 +1,4 @@
-"""The course's command line: ``xlm-course student | data | pretrain | hub-stand-ins``.
+"""The course's command line: ``xlm-course student | data | pretrain | hub-stand-ins | claims``.
 
 * ``xlm-course student`` writes the student exercise notebooks from the solution notebooks
   (:mod:`xlm_course.exercises.student`);
@@ -6,7 +6,9 @@
 * ``xlm-course pretrain`` runs (or loads from the cache) chapter 3's joint pretraining under a profile;
 * ``xlm-course hub-stand-ins DIR`` makes a Hugging Face cache in which the ``hub`` profile's names load offline:
   ``xlm-roberta-base`` is the course's applications encoder (a tiny XLM-R written by ``save_pretrained``) and
-  ``intfloat/multilingual-e5-small`` the rebuilt e5-small (``make hub-notebooks`` runs notebooks on it).
+  ``intfloat/multilingual-e5-small`` the rebuilt e5-small (``make hub-notebooks`` runs notebooks on it);
+* ``xlm-course claims`` prints every claim the notebooks recorded (:mod:`xlm_course.claims`), thinnest margin
+  first (``make claims``).
 """
 
 from __future__ import annotations
@@ -83,6 +85,26 @@ def _hub_stand_ins(args: argparse.Namespace) -> int:
     return 0
 
 
+def _claims(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .claims import claims_table
+
+    folder = Path(args.folder)
+    notebooks = sorted(Path(args.root).glob("chapters/*/*.ipynb"))
+    if not folder.is_dir() or not any(folder.glob("*.json")):
+        print(f"no claims recorded in {folder}: run `make notebooks` first (it sets XLM_COURSE_CLAIMS)",
+              file=sys.stderr)
+        return 1
+    table, missing = claims_table(folder, notebooks)
+    print(table)
+    if missing:
+        print(f"\n{len(missing)} claims stated in the notebooks were not recorded (did every notebook run?): "
+              f"{', '.join(missing)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="xlm-course", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -107,6 +129,10 @@ def parser() -> argparse.ArgumentParser:
                               "offline: the course's encoder as xlm-roberta-base, the rebuilt e5-small as itself")
     hub.add_argument("cache_dir", help="the folder to use as HF_HUB_CACHE")
     hub.set_defaults(run=_hub_stand_ins)
+    claims = commands.add_parser("claims", help="every claim the notebooks recorded, thinnest margin first")
+    claims.add_argument("--folder", default="_build/claims", help="where `make notebooks` recorded them")
+    claims.add_argument("--root", default=".", help="the course's folder (its chapters/ are read for the keys)")
+    claims.set_defaults(run=_claims)
     return main
 
 
