@@ -11,7 +11,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from xlm_course.claims import CALL, NUMBER_CALL, Claim, claim, claims_in_sources, claims_table, number, read_claims
+from xlm_course.claims import (
+    CALL,
+    NUMBER_CALL,
+    Claim,
+    claim,
+    claims_in_sources,
+    claims_table,
+    number,
+    read_claims,
+)
 from xlm_course.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
