@@ -181,6 +181,8 @@ def claims_table(folder: str | Path, notebooks: Iterable[str | Path] = ()) -> tu
     but never recorded (a notebook that did not run)."""
     stated = claims_in_sources(notebooks)
     claims = sorted(read_claims(folder), key=lambda c: c.margin)
+    if stated:  # a record whose key no notebook states any more is stale (a renamed claim): leave it out
+        claims = [c for c in claims if c.key in stated]
     rows = ["| margin | notebook | claim | value | needs | sentence |", "|---:|---|---|---:|---|---|"]
     for c in claims:
         where = ", ".join(str(p) for p in stated.get(c.key, [])) or "?"
