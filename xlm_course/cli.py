@@ -1,7 +1,9 @@
-"""The course's command line: ``xlm-course student | data | pretrain | hub-stand-ins | claims``.
+"""The course's command line: ``xlm-course student | grade | data | pretrain | hub-stand-ins | claims``.
 
 * ``xlm-course student`` writes the student exercise notebooks from the solution notebooks
   (:mod:`xlm_course.exercises.student`);
+* ``xlm-course grade FOLDER`` runs every student's submitted notebooks and writes a score table per student and
+  task with each check's feedback (:mod:`xlm_course.exercises.grading`);
 * ``xlm-course data`` lists every data source with its licence and its size per language;
 * ``xlm-course pretrain`` runs (or loads from the cache) chapter 3's joint pretraining under a profile;
 * ``xlm-course hub-stand-ins DIR`` makes a Hugging Face cache in which the ``hub`` profile's names load offline:
@@ -23,6 +25,16 @@ def _student(args: argparse.Namespace) -> int:
 
     for path in generate(args.solutions, args.output):
         print(f"wrote {path}")
+    return 0
+
+
+def _grade(args: argparse.Namespace) -> int:
+    from .exercises.grading import grade_folder, write_reports
+
+    results = grade_folder(args.folder, args.reference, args.time_limit)
+    table, report = write_reports(results, args.output or args.folder)
+    print(report.read_text(encoding="utf-8").split("\n## Feedback")[0])
+    print(f"wrote {table} and {report}")
     return 0
 
 
@@ -113,6 +125,12 @@ def parser() -> argparse.ArgumentParser:
     student.add_argument("--solutions", default="exercises/solutions", help="folder of solution notebooks")
     student.add_argument("--output", default="exercises/student", help="folder for the student notebooks")
     student.set_defaults(run=_student)
+    grade = commands.add_parser("grade", help="run submitted exercise notebooks and write a score table")
+    grade.add_argument("folder", help="one folder per student, each with that student's exercise notebooks")
+    grade.add_argument("--reference", default="exercises/student", help="the notebooks that define the tasks")
+    grade.add_argument("--time-limit", type=float, default=300, help="seconds for each notebook (default 300)")
+    grade.add_argument("--output", default=None, help="where grades.csv and grades.md go (default: FOLDER)")
+    grade.set_defaults(run=_grade)
     data = commands.add_parser("data", help="list the data sources, their licences and sizes per language")
     data.add_argument("--languages", nargs="*", help="BCP-47 tags, e.g. en zh-Hans sw (default: all)")
     data.set_defaults(run=_data)
