@@ -56,6 +56,7 @@ def test_about_an_order_of_magnitude_is_between_and_its_margin_is_in_decades():
     (("k", 1, "<", 2, " "), ValueError, "which sentence"),
     (("k", "high", "<", 2, "x"), TypeError, "value must be a number, got str"),
     (("k", float("nan"), "<", 2, "x"), ValueError, "must be finite"),
+    (("k", True, ">", 0, "x"), TypeError, "got a bool"),
     (("k", 1, "between", 2, "x"), ValueError, r"needs threshold=\(low, high\)"),
     (("k", 1, "between", (3, 2), "x"), ValueError, "low < high"),
 ])

@@ -76,6 +76,8 @@ def _relative(gap: float, threshold: float) -> float:
 
 
 def _number(value: object, what: str) -> float:
+    if isinstance(value, bool):  # float(True) is 1.0: a comparison's result passed where its value belongs
+        raise TypeError(f"the claim's {what} must be a number, got a bool ({value}): pass the measured value")
     try:
         number = float(value)  # numpy and torch scalars, and one-element tensors
     except (TypeError, ValueError) as error:
