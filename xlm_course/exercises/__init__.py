@@ -1,8 +1,9 @@
-"""The exercises (chapters 1–6, 8): :mod:`.checks`, the checks each exercise calls, and :mod:`.student`, which
-writes the student notebooks from the solution notebooks (``xlm-course student``)."""
+"""The exercises (chapters 1–6, 8): :mod:`.checks`, the checks of the tasks that write a formula out,
+:mod:`.experiments`, the checks of the tasks that predict and measure, :mod:`.student`, which writes the student
+notebooks from the solution notebooks (``xlm-course student``), and :mod:`.grading`."""
 
 from .checks import (
-    CHECKS,
+    FORMULAS,
     ExerciseFailed,
     check_align_labels,
     check_attention,
@@ -26,5 +27,65 @@ from .checks import (
     check_stable_softmax,
     check_warmup_decay,
 )
+from .experiments import (
+    EXPERIMENTS,
+    check_accumulation_experiment,
+    check_alpha_experiment,
+    check_beam_experiment,
+    check_bleu,
+    check_distillation_loss,
+    check_epsilon_experiment,
+    check_order_experiment,
+    check_precision_experiment,
+    check_pruning_experiment,
+    check_retrieval_experiment,
+    check_scaling_experiment,
+    check_temperature_experiment,
+    check_tlm_pair,
+    check_token_premium_experiment,
+)
 
-__all__ = ['CHECKS', 'ExerciseFailed', 'check_align_labels', 'check_attention', 'check_causal_mask', 'check_clip_gradients', 'check_cross_entropy_gradient', 'check_effective_languages', 'check_fertility', 'check_gated_fusion', 'check_info_nce', 'check_int8_quantisation', 'check_joint_objective', 'check_lora_linear', 'check_lora_parameter_count', 'check_macro_f1', 'check_mask_tokens', 'check_masked_accuracy', 'check_mean_reciprocal_rank', 'check_sampling_probabilities', 'check_split_heads', 'check_stable_softmax', 'check_warmup_decay']
+# Every check of a chapter's exercise notebook, in the order of its tasks: the formulas first, then the rest.
+CHECKS = {chapter: [*FORMULAS[chapter], *EXPERIMENTS.get(chapter, [])] for chapter in FORMULAS}
+
+__all__ = [
+    "CHECKS",
+    "EXPERIMENTS",
+    "ExerciseFailed",
+    "FORMULAS",
+    "check_accumulation_experiment",
+    "check_align_labels",
+    "check_alpha_experiment",
+    "check_attention",
+    "check_beam_experiment",
+    "check_bleu",
+    "check_causal_mask",
+    "check_clip_gradients",
+    "check_cross_entropy_gradient",
+    "check_distillation_loss",
+    "check_effective_languages",
+    "check_epsilon_experiment",
+    "check_fertility",
+    "check_gated_fusion",
+    "check_info_nce",
+    "check_int8_quantisation",
+    "check_joint_objective",
+    "check_lora_linear",
+    "check_lora_parameter_count",
+    "check_macro_f1",
+    "check_mask_tokens",
+    "check_masked_accuracy",
+    "check_mean_reciprocal_rank",
+    "check_order_experiment",
+    "check_precision_experiment",
+    "check_pruning_experiment",
+    "check_retrieval_experiment",
+    "check_sampling_probabilities",
+    "check_scaling_experiment",
+    "check_split_heads",
+    "check_stable_softmax",
+    "check_temperature_experiment",
+    "check_tlm_pair",
+    "check_token_premium_experiment",
+    "check_warmup_decay",
+]

@@ -536,7 +536,7 @@ def check_int8_quantisation(function: Callable[[torch.Tensor], tuple[torch.Tenso
     _passed(task)
 
 
-CHECKS: dict[str, list[Callable[..., None]]] = {
+FORMULAS: dict[str, list[Callable[..., None]]] = {
     "01": [check_sampling_probabilities, check_effective_languages, check_fertility],
     "02": [check_attention, check_split_heads, check_causal_mask],
     "03": [check_mask_tokens, check_info_nce, check_gated_fusion],

@@ -1,0 +1,508 @@
+"""The checks behind the exercises' experiments: predict, change something, run it, measure.
+
+An experiment task asks for a prediction first (a number or one of a few named outcomes), then for the code
+that measures. Its check does two things. It runs the learner's code on inputs where the answer is known,
+naming the usual mistakes as :mod:`.checks` does; then it reports the measurement beside the prediction. A
+wrong prediction is not a failed check: it is what the experiment is for, and the notebook's next cell explains
+what happened. A missing prediction, or one that is not among the outcomes offered, fails.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sacrebleu
+import torch
+import torch.nn.functional as F
+
+from ..data.sampling import sampling_probabilities
+from ..models.attention import scaled_dot_product_attention
+from ..ranking import top1_accuracy
+from ..text.batches import tlm_ids
+from .checks import _call, _fail, _random
+
+Outcome = str | float | None
+
+
+def _prediction(task: str, prediction: Outcome, choices: Sequence[str] | None = None) -> None:
+    """Fail unless a prediction was written: one of ``choices``, or a positive finite number when there are none."""
+    if prediction is None or prediction is Ellipsis:
+        _fail(task, "no prediction written", "write down what you expect *before* you run the experiment: "
+              + (f"one of {', '.join(map(repr, choices))}" if choices else "a positive number"))
+    if choices is not None:
+        if prediction not in choices:
+            _fail(task, f"the prediction {prediction!r} is not one of the outcomes offered",
+                  f"choose one of {', '.join(map(repr, choices))}")
+    elif isinstance(prediction, bool) or not isinstance(prediction, (int, float)) or not (
+            math.isfinite(prediction) and prediction > 0):
+        _fail(task, f"the prediction {prediction!r} is not a positive number", "write a number such as 2.5")
+
+
+def _report(task: str, prediction: Outcome, measured: str, right: bool) -> None:
+    verdict = "as you predicted" if right else "not what you predicted: the next cell explains why"
+    print(f"✓ {task}: the experiment is correct. You predicted {prediction!r}; measured {measured} ({verdict}).")
+
+
+def _float(task: str, value: Any, what: str) -> float:
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        _fail(task, f"{what} should be a number, got {type(value).__name__}", "return a float (use .item() on a tensor)")
+    return float(value)
+
+
+def _shares(task: str, value: Any, languages: Sequence[str]) -> dict[str, float]:
+    if isinstance(value, pd.Series):
+        value = value.to_dict()
+    if not isinstance(value, Mapping) or set(value) != set(languages):
+        _fail(task, f"expected a dict with one entry per language {sorted(languages)}, got {_keys(value)}",
+              "return {language: value}")
+    return {lang: _float(task, value[lang], f"the value for {lang!r}") for lang in languages}
+
+
+def _keys(value: Any) -> str:
+    return repr(sorted(value)) if isinstance(value, Mapping) else type(value).__name__
+
+
+# ---------------------------------------------------------------- chapter 1
+
+
+def check_alpha_experiment(drawn_shares: Callable[[Sequence[str], float, int, int], Mapping[str, float]],
+                           prediction: Outcome = None, languages: Sequence[str] | None = None) -> None:
+    """Chapter 1, task 4: ``drawn_shares(languages, alpha, draws, seed)`` draws ``draws`` rows with the course's
+    ``LanguageBalancedSampler`` and returns each language's share of them; ``prediction`` is the factor by which
+    the smallest language's share grows from α = 1 to α = 0.3 in ``languages`` (the corpus, one entry per row)."""
+    task = "α-sampling experiment"
+    toy = ["en"] * 900 + ["fr"] * 90 + ["sw"] * 10
+    draws = 20_000
+    for alpha in (1.0, 0.3):
+        got = _shares(task, _call(task, drawn_shares, toy, alpha, draws, 0), ["en", "fr", "sw"])
+        if not math.isclose(sum(got.values()), 1.0, abs_tol=1e-6):
+            _fail(task, f"at α = {alpha} the shares sum to {sum(got.values()):.3f}, not 1",
+                  "divide each language's count of drawn rows by the number of draws")
+        expected = sampling_probabilities(Counter(toy), alpha)
+        for lang, q in expected.items():
+            if abs(got[lang] - q) > 5 * math.sqrt(q * (1 - q) / draws) + 1e-3:
+                _fail(task, f"900 / 90 / 10 rows at α = {alpha}: {lang!r} got {got[lang]:.3f} of the draws, expected "
+                      f"about q = {q:.3f}", "draw with LanguageBalancedSampler(languages, alpha=alpha, seed=seed)"
+                      ".draw(draws, generator) and count the language of each drawn row")
+    _prediction(task, prediction)
+    if languages is None:
+        return print(f"✓ {task}: the sampler is used correctly (give languages= to measure on the corpus)")
+    counts = Counter(languages)
+    smallest = min(counts, key=counts.get)
+    before = _shares(task, _call(task, drawn_shares, list(languages), 1.0, draws, 0), list(counts))[smallest]
+    after = _shares(task, _call(task, drawn_shares, list(languages), 0.3, draws, 0), list(counts))[smallest]
+    factor = after / before
+    _report(task, prediction, f"×{factor:.1f} for {smallest!r}", 2 / 3 <= float(prediction) / factor <= 3 / 2)
+
+
+def check_token_premium_experiment(premium: Callable[..., Mapping[str, float]], prediction: Outcome = None,
+                                   tokenizer: Any = None, parallel: Any = None,
+                                   languages: Sequence[str] | None = None) -> None:
+    """Chapter 1, task 5: ``premium(tokenizer, parallel, languages)`` returns, per language, the tokens of the
+    messages it shares with English over the English tokens; ``prediction`` is the language with the largest
+    premium under ``tokenizer`` (XLM-R's)."""
+    task = "token-premium experiment"
+
+    class Characters:  # a tokenizer that cuts text into characters
+        def tokenize(self, text: str) -> list[str]:
+            return list(text)
+
+    import datasets
+
+    toy = datasets.Dataset.from_dict({"concept": ["a", "a", "a", "b", "b"], "lang": ["en", "fr", "de", "en", "fr"],
+                                      "text": ["ab", "abcd", "abc", "abcdefgh", "abcdefgh"]})
+    got = _shares(task, _call(task, premium, Characters(), toy, ["fr", "de"]), ["fr", "de"])
+    expected = {"fr": 12 / 10, "de": 3 / 2}  # totals over shared messages, not a mean of ratios (1.5 for fr)
+    for lang, value in expected.items():
+        if not math.isclose(got[lang], value, rel_tol=1e-9):
+            mean_of_ratios = {"fr": (2 + 1) / 2, "de": 1.5}[lang]
+            hint = ("that is the mean of per-message ratios, which a short message sways: divide the language's total "
+                    "tokens by English's total over the same messages") if math.isclose(got[lang], mean_of_ratios) \
+                else "count tokens only on the messages that have both the language and English; divide the totals"
+            _fail(task, f"with a character tokenizer, {lang!r} should be {value:.3f}, got {got[lang]:.3f}", hint)
+    if tokenizer is None or parallel is None or not languages:
+        return print(f"✓ {task}: premium is correct (give tokenizer=, parallel= and languages= to measure)")
+    _prediction(task, prediction, list(languages))
+    measured = _shares(task, _call(task, premium, tokenizer, parallel, list(languages)), list(languages))
+    largest = max(measured, key=measured.get)
+    _report(task, prediction, f"{largest!r} ({measured[largest]:.2f} tokens per English token)", prediction == largest)
+
+
+# ---------------------------------------------------------------- chapter 2
+
+
+def check_scaling_experiment(attention_entropy: Callable[[int, bool], float], prediction: Outcome = None) -> None:
+    """Chapter 2, task 4: ``attention_entropy(d, scaled)`` is the mean entropy (nats) of softmax(q·kᵀ) over 64
+    keys, for random q, k ~ N(0, 1) of dimension d, the scores divided by √d when ``scaled``; ``prediction``:
+    what the *unscaled* entropy does as d grows from 16 to 1024 ("falls", "stays" or "rises")."""
+    task = "√d scaling experiment"
+    values = {(d, scaled): _float(task, _call(task, attention_entropy, d, scaled), f"the entropy at d = {d}")
+              for d in (16, 1024) for scaled in (True, False)}
+    ceiling = math.log(64)
+    if any(not 0 <= v <= ceiling + 1e-6 for v in values.values()):
+        _fail(task, f"an entropy over 64 keys must lie in [0, ln 64 = {ceiling:.2f}], got {values}",
+              "H = −Σ p log p with the natural log, averaged over the query rows")
+    if values[(1024, True)] > ceiling - 0.1:
+        _fail(task, f"scaled, d = 1024 gives {values[(1024, True)]:.2f}, almost uniform attention",
+              "divide the scores by √d, not by d: q·k has variance d, so √d brings it back to 1")
+    if abs(values[(16, True)] - values[(1024, True)]) > 0.3:
+        _fail(task, f"scaled, the entropy moves from {values[(16, True)]:.2f} (d = 16) to {values[(1024, True)]:.2f} "
+              "(d = 1024); with the 1/√d factor it should hardly depend on d", "scale the scores when scaled=True")
+    if not values[(1024, False)] < values[(16, False)] - 0.5:
+        _fail(task, f"unscaled, d = 16 gives {values[(16, False)]:.2f} and d = 1024 gives {values[(1024, False)]:.2f}",
+              "use the raw scores q·kᵀ when scaled=False, with fresh N(0, 1) vectors of dimension d")
+    _prediction(task, prediction, ["falls", "stays", "rises"])
+    _report(task, prediction, f"unscaled entropy {values[(16, False)]:.2f} → {values[(1024, False)]:.2f} nats",
+            prediction == "falls")
+
+
+def check_order_experiment(order_gap: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], float],
+                           prediction: Outcome = None) -> None:
+    """Chapter 2, task 5: ``order_gap(x, positions, permutation)`` runs self-attention on x + positions and on
+    x[permutation] + positions (the tokens move, the positions stay) and returns the largest difference between
+    the second output and the first output permuted; ``prediction``: the gap without positions, "zero" or
+    "large"."""
+    task = "word-order experiment"
+    x, positions = _random(7, 16, seed=21), _random(7, 16, seed=22)
+    permutation = torch.tensor([3, 0, 6, 1, 5, 2, 4])
+    without = _float(task, _call(task, order_gap, x, torch.zeros_like(x), permutation), "the gap")
+    with_positions = _float(task, _call(task, order_gap, x, positions, permutation), "the gap")
+    h = x[permutation] + positions
+    expected = (scaled_dot_product_attention(h, h, h)[0]
+                - scaled_dot_product_attention(x + positions, x + positions, x + positions)[0][permutation])
+    if without > 1e-5:
+        _fail(task, f"without positions the gap is {without:.2e}; self-attention alone should give the same vectors "
+              "in the new order", "compare out(x[perm]) with out(x)[perm], not with out(x)")
+    if with_positions < 1e-3:
+        _fail(task, f"with positions the gap is {with_positions:.2e}: did the positions move with the tokens?",
+              "add the positions *after* permuting the tokens: x[permutation] + positions")
+    if not math.isclose(with_positions, float(expected.abs().max()), rel_tol=1e-3):
+        _fail(task, f"with positions the gap is {with_positions:.4f}, expected {float(expected.abs().max()):.4f}",
+              "return the largest absolute difference, over tokens and features, of the two outputs")
+    _prediction(task, prediction, ["zero", "large"])
+    _report(task, prediction, f"a gap of {without:.1e} without positions and {with_positions:.2f} with them",
+            prediction == "zero")
+
+
+# ---------------------------------------------------------------- chapter 3
+
+
+def check_tlm_pair(function: Callable[..., Mapping[str, Sequence[int]]]) -> None:
+    """Chapter 3, task 4: ``function(first, second, first_language_id, second_language_id, sep_id)`` joins
+    ``<s> x </s>`` and ``<s> y </s>`` into ``<s> x </s></s> y </s>``, with positions (from 2, as XLM-R) restarting
+    at the second half and each half's language id; it returns ``input_ids``, ``position_ids``, ``token_type_ids``."""
+    task = "TLM inputs"
+    first, second = [0, 11, 12, 13, 2], [0, 21, 22, 2]
+    got = _call(task, function, first, second, 4, 7, 2)
+    expected = {key: value[0].tolist() for key, value in
+                tlm_ids([first], [second], ["x"], ["y"], {"x": 4, "y": 7}, sep_token_id=2, pad_token_id=1).items()
+                if key in ("input_ids", "position_ids", "token_type_ids")}
+    if not isinstance(got, Mapping) or set(expected) - set(got):
+        _fail(task, f"expected a dict with {sorted(expected)}, got {_keys(got)}", "return all three lists")
+    got = {key: [int(v) for v in (got[key].tolist() if isinstance(got[key], torch.Tensor) else got[key])]
+           for key in expected}
+    if got["input_ids"] != expected["input_ids"]:
+        hint = ("the second half starts with </s>, not <s>: XLM-R separates two segments with </s></s>"
+                if got["input_ids"] == first + second else "concatenate, then turn the second half's <s> into sep_id")
+        _fail(task, f"input_ids {got['input_ids']}, expected {expected['input_ids']}", hint)
+    if got["position_ids"] != expected["position_ids"]:
+        hint = ("the positions must restart at the second half, so that a word and its translation sit at "
+                "comparable positions" if got["position_ids"] == list(range(2, 2 + len(first) + len(second)))
+                else "number each half 2, 3, 4, … (XLM-R counts positions from padding_idx + 1 = 2)")
+        _fail(task, f"position_ids {got['position_ids']}, expected {expected['position_ids']}", hint)
+    if got["token_type_ids"] != expected["token_type_ids"]:
+        _fail(task, f"token_type_ids {got['token_type_ids']}, expected {expected['token_type_ids']}",
+              "every token of a half carries that half's language id, the separator included")
+    print(f"✓ {task}: correct")
+
+
+def check_retrieval_experiment(top1: Callable[[torch.Tensor, torch.Tensor], float], prediction: Outcome = None,
+                               measured: Mapping[str, float] | None = None) -> None:
+    """Chapter 3, task 5: ``top1(queries, candidates)`` is the share of rows i whose nearest candidate by cosine is
+    row i; ``prediction`` names the encoder that retrieves held-out UI messages better, and ``measured`` holds
+    each encoder's mean top-1 computed with it."""
+    task = "retrieval experiment"
+    queries = _random(6, 4, seed=31)
+    candidates = queries + 0.05 * _random(6, 4, seed=32)
+    candidates[2] = 10 * queries[4]  # long, and pointing at query 4: cosine ignores its length
+    cases = {"near-copies, one of them long": (queries, candidates),
+             "unrelated rows": (_random(6, 4, seed=33), _random(6, 4, seed=34))}
+    for name, (q, c) in cases.items():
+        got = _float(task, _call(task, top1, q.clone(), c.clone()), "top-1")
+        expected = top1_accuracy(q, c)
+        if not math.isclose(got, expected, abs_tol=1e-9):
+            dot = float(((q @ c.T).argmax(1) == torch.arange(len(q))).float().mean())
+            hint = ("that ranks by dot product, which a long vector wins: normalise both sides first (cosine)"
+                    if math.isclose(got, dot) else "for each query row take the argmax over the candidates (dim=1)")
+            _fail(task, f"{name}: you returned {got:.3f}, expected {expected:.3f}", hint)
+    names = ["UI pairs only", "UI + emoji pairs"]
+    _prediction(task, prediction, names)
+    if measured is None:
+        return print(f"✓ {task}: top1 is correct (give measured= to compare the encoders)")
+    measured = _shares(task, measured, names)
+    best = max(measured, key=measured.get)
+    _report(task, prediction, ", ".join(f"{n} {v:.3f}" for n, v in measured.items()), prediction == best)
+
+
+# ---------------------------------------------------------------- chapter 4
+
+
+def _reference_gradient_error(eps: float, dtype: torch.dtype) -> float:
+    logits, target = torch.tensor([2.0, -1.0, 0.5, 3.0], dtype=torch.float64), 1
+    exact = torch.softmax(logits, 0) - F.one_hot(torch.tensor(target), 4)
+    point = logits.to(dtype)
+    numerical = torch.empty(4, dtype=torch.float64)
+    for k in range(4):
+        step = torch.zeros(4, dtype=dtype)
+        step[k] = eps
+        up, down = (F.cross_entropy((point + s)[None], torch.tensor([target])) for s in (step, -step))
+        numerical[k] = (up.double() - down.double()) / (2 * eps)
+    return float((numerical - exact).abs().max())
+
+
+def check_epsilon_experiment(gradient_error: Callable[[float, torch.dtype], float],
+                             prediction: Outcome = None) -> None:
+    """Chapter 4, task 4: ``gradient_error(eps, dtype)`` is the largest error of the central difference
+    (L(z + εe_k) − L(z − εe_k)) / 2ε, computed in ``dtype``, against softmax(z) − onehot(y) for z = (2, −1, 0.5, 3)
+    and y = 1; ``prediction`` is the ε that gives the smallest error in float64."""
+    task = "finite-difference experiment"
+    grid = [10.0 ** -k for k in range(1, 11)]
+    errors = {dtype: [_float(task, _call(task, gradient_error, eps, dtype), f"the error at ε = {eps:g}")
+                      for eps in grid] for dtype in (torch.float64, torch.float32)}
+    if min(errors[torch.float64]) > 1e-3:
+        _fail(task, f"the smallest float64 error is {min(errors[torch.float64]):.1e}: the derivative is off everywhere",
+              "divide the difference by 2ε (the two points are 2ε apart), and compare with softmax(z) − onehot(y)")
+    if errors[torch.float64][2] > 1e-5:  # ε = 1e-3
+        _fail(task, f"at ε = 1e-3 the float64 error is {errors[torch.float64][2]:.1e}, expected below 1e-5",
+              "a one-sided difference (L(z + ε) − L(z)) / ε has error O(ε); the central one has O(ε²)")
+    for dtype in (torch.float64, torch.float32):
+        for eps, got in zip(grid, errors[dtype], strict=True):
+            if abs(math.log10(max(got, 1e-17)) - math.log10(max(_reference_gradient_error(eps, dtype), 1e-17))) > 1.5:
+                _fail(task, f"in {dtype} at ε = {eps:g} the error is {got:.1e}, expected about "
+                      f"{_reference_gradient_error(eps, dtype):.1e}", "compute the loss itself in dtype: build the "
+                      "logits with dtype=dtype, then compare in float64")
+    _prediction(task, prediction)
+    best = {dtype: grid[int(np.argmin(errors[dtype]))] for dtype in errors}
+    _report(task, prediction, f"the best ε is {best[torch.float64]:g} in float64 and {best[torch.float32]:g} in float32",
+            abs(math.log10(float(prediction)) - math.log10(best[torch.float64])) <= 1)
+
+
+def check_temperature_experiment(hard_negative_share: Callable[[torch.Tensor, float], float],
+                                 prediction: Outcome = None) -> None:
+    """Chapter 4, task 5: ``hard_negative_share(similarities, tau)`` takes one anchor's cosine similarities (the
+    positive first) and returns the hardest negative's share of the gradient that InfoNCE puts on the negatives,
+    p_hard / Σ_{j≠positive} p_j with p = softmax(s / τ); ``prediction``: what the share does as τ falls from 1 to
+    0.05 ("rises", "stays" or "falls")."""
+    task = "temperature experiment"
+    similarities = torch.tensor([0.8, 0.6, 0.3, 0.2, 0.1, 0.0, -0.1, -0.2])
+    shares = {}
+    for tau in (1.0, 0.05):
+        got = _float(task, _call(task, hard_negative_share, similarities.clone(), tau), f"the share at τ = {tau}")
+        p = torch.softmax(similarities / tau, 0)
+        expected = float(p[1] / p[1:].sum())
+        if not math.isclose(got, expected, rel_tol=1e-4):
+            with_positive = float(p[1] / p.sum())
+            hint = ("that divides by all the probabilities, the positive's too: the share is among the negatives"
+                    if math.isclose(got, with_positive, rel_tol=1e-4) else
+                    "∂L/∂s_j = p_j for a negative j: the share is p_hard / Σ_{j≠0} p_j with p = softmax(s / τ)")
+            _fail(task, f"at τ = {tau} you returned {got:.4f}, expected {expected:.4f}", hint)
+        shares[tau] = got
+    _prediction(task, prediction, ["rises", "stays", "falls"])
+    _report(task, prediction, f"{shares[1.0]:.2f} at τ = 1 and {shares[0.05]:.2f} at τ = 0.05", prediction == "rises")
+
+
+# ---------------------------------------------------------------- chapter 5
+
+
+def check_accumulation_experiment(accumulated_gradients: Callable[..., Sequence[torch.Tensor]],
+                                  prediction: Outcome = None) -> None:
+    """Chapter 5, task 4: ``accumulated_gradients(model, inputs, targets, micro_batches)`` returns the gradient of
+    the mean cross-entropy over the whole batch, one tensor per parameter, computed by accumulating
+    ``micro_batches`` equal slices; ``prediction``: is it the full batch's gradient ("same") or not ("different")?"""
+    task = "gradient-accumulation experiment"
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3)).double()
+    inputs, targets = torch.randn(12, 5, dtype=torch.float64), torch.randint(3, (12,))
+    model.zero_grad()
+    F.cross_entropy(model(inputs), targets).backward()
+    full = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    gap = 0.0
+    for attempt in range(2):  # twice: gradients left over from a first call must not leak into the second
+        got = _call(task, accumulated_gradients, model, inputs, targets, 4)
+        if not isinstance(got, (list, tuple)) or len(got) != len(full) or not all(
+                isinstance(g, torch.Tensor) and g.shape == f.shape for g, f in zip(got, full, strict=False)):
+            _fail(task, "expected one gradient tensor per parameter, in model.parameters() order",
+                  "return [p.grad.clone() for p in model.parameters()]")
+        ratio = float(got[-1].flatten() @ full[-1].flatten() / (full[-1].flatten() @ full[-1].flatten()))
+        if not all(torch.allclose(g, f, atol=1e-10) for g, f in zip(got, full, strict=True)):
+            if attempt == 1 and math.isclose(ratio, 2, rel_tol=1e-6):
+                _fail(task, "the second call returned twice the gradient", "zero the gradients (model.zero_grad()) "
+                      "before accumulating: .backward() adds to whatever .grad holds")
+            hint = ("that is the sum of the micro-batch means: divide each micro-batch's loss by the number of "
+                    "micro-batches" if math.isclose(ratio, 4, rel_tol=1e-6) else
+                    "slice the batch into equal parts, call backward on each part's loss / micro_batches")
+            _fail(task, f"your gradient is {ratio:.3f} times the full batch's", hint)
+        gap = max(float((g - f).abs().max()) for g, f in zip(got, full, strict=True))
+    _prediction(task, prediction, ["same", "different"])
+    _report(task, prediction, f"a largest difference of {gap:.1e} in float64", prediction == "same")
+
+
+def check_precision_experiment(relative_error: Callable[[torch.dtype], float], prediction: Outcome = None) -> None:
+    """Chapter 5, task 5: ``relative_error(dtype)`` multiplies two seeded 256 × 256 N(0, 1) matrices in ``dtype``
+    and returns ‖AB − (AB)₆₄‖ / ‖(AB)₆₄‖ against float64; ``prediction``: the less precise of "bf16" and "fp16"."""
+    task = "precision experiment"
+    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+    got = {name: _float(task, _call(task, relative_error, dtype), f"the error in {name}")
+           for name, dtype in dtypes.items()}
+    if min(got.values()) <= 0:
+        _fail(task, f"an error of 0 ({got}): the product was compared with itself",
+              "compute the reference in float64 from the same matrices, and the product in dtype")
+    decades = {"fp32": (-8.5, -5.5), "bf16": (-3.5, -1.5), "fp16": (-4.5, -2.5)}
+    for name, (low, high) in decades.items():
+        if not low <= math.log10(got[name]) <= high:
+            _fail(task, f"the {name} error is {got[name]:.1e}, expected between 1e{low:g} and 1e{high:g}",
+                  "cast both matrices to dtype, multiply, cast the product back to float64, and take the ratio "
+                  "of Frobenius norms (torch.linalg.norm)")
+    _prediction(task, prediction, ["bf16", "fp16"])
+    worse = max(("bf16", "fp16"), key=got.get)
+    _report(task, prediction, ", ".join(f"{name} {value:.1e}" for name, value in got.items()), prediction == worse)
+
+
+# ---------------------------------------------------------------- chapter 6
+
+
+def check_bleu(function: Callable[[Sequence[str], Sequence[str]], float]) -> None:
+    """Chapter 6, task 4: ``function(hypotheses, references)`` is corpus BLEU on whitespace tokens:
+    100 · BP · exp(¼ Σ_{n=1..4} log p_n), p_n the clipped n-gram precision summed over the corpus and
+    BP = min(1, exp(1 − r / c)) for total reference length r and hypothesis length c."""
+    task = "BLEU"
+    cases = {
+        "two close sentences": (["the cat sat on the mat today", "a dog ran in the big park"],
+                                ["the cat sat on the red mat today", "the dog ran in the big park"]),
+        "a hypothesis that repeats a word": (["the the the cat sat on the mat"], ["the cat sat on the mat"]),
+        "a short hypothesis": (["the cat sat on the"], ["the cat sat on the mat by the door"]),
+    }
+    for name, (hypotheses, references) in cases.items():
+        expected = sacrebleu.corpus_bleu(hypotheses, [references], tokenize="none", smooth_method="none").score
+        got = _float(task, _call(task, function, list(hypotheses), list(references)), "BLEU")
+        if not math.isclose(got, expected, abs_tol=1e-6):
+            hints = {"a hypothesis that repeats a word": "clip each n-gram's count at its count in the reference: "
+                     "'the the the' may not match 'the' three times",
+                     "a short hypothesis": "multiply by the brevity penalty min(1, exp(1 − r / c)): a short "
+                     "hypothesis has high precision for free"}
+            _fail(task, f"{name}: you returned {got:.3f}, expected {expected:.3f} (sacrebleu)",
+                  hints.get(name, "sum matches and n-gram counts over the whole corpus before dividing; BLEU is "
+                            "not the mean of sentence scores"))
+    print(f"✓ {task}: correct (equal to sacrebleu's corpus BLEU)")
+
+
+def check_beam_experiment(decode_and_score: Callable[..., float], prediction: Outcome = None,
+                          model: Any = None, tokenizer: Any = None, sources: Sequence[str] = (),
+                          references: Sequence[str] = (), measured: Mapping[int, float] | None = None) -> None:
+    """Chapter 6, task 5: ``decode_and_score(model, tokenizer, sources, references, num_beams)`` translates with
+    :func:`~xlm_course.applications.translation.translate` and returns corpus chrF; ``prediction``: what chrF does
+    from 1 beam to the widest in ``measured`` ("rises", "stays" or "falls"; "stays" means within one point)."""
+    from ..applications.translation import translate, translation_scores
+
+    task = "beam-size experiment"
+    few_sources, few_references = list(sources)[:24], list(references)[:24]
+    got = _float(task, _call(task, decode_and_score, model, tokenizer, few_sources, few_references, 1), "chrF")
+    expected = translation_scores(translate(model, tokenizer, few_sources, num_beams=1), few_references, "fr")["chrF"]
+    if not math.isclose(got, expected, abs_tol=1e-6):
+        hint = ("that is BLEU: chrF compares character n-grams (sacrebleu.corpus_chrf)" if math.isclose(
+            got, translation_scores(translate(model, tokenizer, few_sources), few_references, "fr")["BLEU"])
+            else "translate(model, tokenizer, sources, num_beams=num_beams), then corpus chrF against references")
+        _fail(task, f"greedy on the first 24 messages: you returned {got:.2f}, expected {expected:.2f}", hint)
+    _prediction(task, prediction, ["rises", "stays", "falls"])
+    if not measured or 1 not in measured:
+        _fail(task, "measured should map each beam size, 1 included, to its chrF", "measured = {1: ..., 4: ...}")
+    widest = max(measured)
+    change = float(measured[widest]) - float(measured[1])
+    outcome = "stays" if abs(change) <= 1 else "rises" if change > 0 else "falls"
+    _report(task, prediction, f"chrF {measured[1]:.1f} with 1 beam and {measured[widest]:.1f} with {widest}",
+            prediction == outcome)
+
+
+# ---------------------------------------------------------------- chapter 8
+
+
+def check_distillation_loss(function: Callable[..., torch.Tensor]) -> None:
+    """Chapter 8, task 4: ``function(student_logits, teacher_logits, labels, temperature, alpha)`` returns
+    α·CE(student, labels) + (1 − α)·T²·KL(softmax(teacher / T) ‖ softmax(student / T)), the KL averaged over rows."""
+    from ..deployment.distillation import distillation_loss
+
+    task = "distillation loss"
+    student, teacher = _random(6, 5, seed=41), 2 * _random(6, 5, seed=42)
+    labels = torch.tensor([0, 3, 1, 4, 2, 2])
+    for temperature, alpha in ((1.0, 0.5), (4.0, 0.5), (2.0, 0.0)):
+        got = _float(task, _call(task, function, student.clone(), teacher.clone(), labels, temperature, alpha),
+                     "the loss")
+        expected = float(distillation_loss(student, teacher, labels, temperature, alpha))
+        if math.isclose(got, expected, rel_tol=1e-5):
+            continue
+        soft = expected - alpha * float(F.cross_entropy(student, labels))
+        hint = "the soft term is the KL between the teacher's and the student's softened distributions"
+        if temperature != 1 and math.isclose(got - alpha * float(F.cross_entropy(student, labels)),
+                                             soft / temperature**2, rel_tol=1e-4):
+            hint = "multiply the soft term by T²: softening by T shrinks its gradients by 1/T², which T² undoes"
+        elif alpha == 0 and not math.isclose(got, expected, rel_tol=1e-5):
+            hint = ("KL(teacher ‖ student) = Σ p_teacher (log p_teacher − log p_student): F.kl_div takes the "
+                    "student's log-probabilities first, with reduction='batchmean'")
+        _fail(task, f"at T = {temperature}, α = {alpha} you returned {got:.4f}, expected {expected:.4f}", hint)
+    print(f"✓ {task}: correct")
+
+
+def check_pruning_experiment(first_level_losing: Callable[[pd.DataFrame, float], Mapping[str, float | None]],
+                             prediction: Outcome = None, accuracy: pd.DataFrame | None = None) -> None:
+    """Chapter 8, task 5: ``first_level_losing(accuracy, points)`` takes accuracies (rows: pruning levels in
+    increasing order, the first 0; columns: languages) and returns, per language, the first level at which it has
+    lost at least ``points`` accuracy points (None if it never does); ``prediction``: which loses a point first,
+    "English" or "a target language"."""
+    task = "pruning experiment"
+    toy = pd.DataFrame({"en": [0.80, 0.80, 0.795, 0.78, 0.60], "fr": [0.50, 0.485, 0.47, 0.40, 0.30],
+                        "ja": [0.40, 0.41, 0.40, 0.395, 0.392]}, index=[0.0, 0.2, 0.4, 0.6, 0.8])
+    expected = {"en": 0.6, "fr": 0.2, "ja": None}
+    got = _call(task, first_level_losing, toy.copy(), 1.0)
+    if not isinstance(got, Mapping) or set(got) != set(expected):
+        _fail(task, f"expected one entry per language {sorted(expected)}, got {_keys(got)}", "return {language: level}")
+    for lang, level in expected.items():
+        value = got[lang]
+        if (value is None) != (level is None) or (level is not None and not math.isclose(float(value), level)):
+            if value is None:
+                hint = "accuracies are fractions and points hundredths: compare with accuracy at level 0 − points / 100"
+            elif level is None:
+                hint = "return None for a language that never loses that much"
+            elif lang == "fr":
+                hint = "compare each level with level 0 (the unpruned model), not with the level before it"
+            else:
+                hint = "the first level, in increasing order, whose accuracy is at least points / 100 below level 0's"
+            _fail(task, f"{lang!r}: you returned {value!r}, expected {level!r} (accuracies {toy[lang].tolist()})", hint)
+    _prediction(task, prediction, ["English", "a target language"])
+    if accuracy is None:
+        return print(f"✓ {task}: first_level_losing is correct (give accuracy= to read the experiment)")
+    levels = _call(task, first_level_losing, accuracy, 1.0)
+    never = float("inf")
+    english = never if levels.get("en") is None else float(levels["en"])
+    targets = [never if level is None else float(level) for lang, level in levels.items() if lang != "en"]
+    outcome = "English" if english < min(targets) else "a target language"
+    _report(task, prediction, f"English at {levels.get('en')}, the first target language at "
+            f"{min(targets) if min(targets) < never else None}", prediction == outcome)
+
+
+EXPERIMENTS: dict[str, list[Callable[..., None]]] = {
+    "01": [check_alpha_experiment, check_token_premium_experiment],
+    "02": [check_scaling_experiment, check_order_experiment],
+    "03": [check_tlm_pair, check_retrieval_experiment],
+    "04": [check_epsilon_experiment, check_temperature_experiment],
+    "05": [check_accumulation_experiment, check_precision_experiment],
+    "06": [check_bleu, check_beam_experiment],
+    "08": [check_distillation_loss, check_pruning_experiment],
+}
