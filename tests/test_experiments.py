@@ -300,3 +300,73 @@ def test_pruning_experiment(capsys):
 @pytest.mark.parametrize("check", [check for checks in ex.EXPERIMENTS.values() for check in checks])
 def test_every_experiment_check_is_in_a_chapter(check):
     assert any(check in checks for checks in ex.CHECKS.values())
+
+
+def spectrum(signal, n_fft, window=True, power=1):
+    stft = torch.stft(signal, n_fft, hop_length=n_fft // 4, return_complex=True,
+                      window=torch.hann_window(n_fft) if window else torch.ones(n_fft))
+    return stft.abs().pow(power).mean(-1)
+
+
+def test_window_experiment(capsys):
+    ex.check_window_experiment(spectrum, "long")
+    out = capsys.readouterr().out
+    assert "(as you predicted)" in out and "1 peak(s) near 1 kHz with n_fft = 128 and 2 with 2048" in out
+    _fails(ex.check_window_experiment, lambda s, n: spectrum(s, n, window=False), "long", fragments=("hann_window",))
+    _fails(ex.check_window_experiment, lambda s, n: spectrum(s, n, power=2), "long", fragments=("power",))
+    _fails(ex.check_window_experiment, lambda s, n: spectrum(s, n)[None], "long", fragments=("shape",))
+
+
+def split_characters(text):
+    return " ".join(char for char in text if not char.isspace())
+
+
+def test_segmentation_experiment(capsys):
+    references = ["输入一个有效的地址。", "修改密码"]
+    hypotheses = ["输入一个有效地址。", "修改密码"]
+    ex.check_segmentation_experiment(split_characters, "much lower", bleu, hypotheses, references)
+    out = capsys.readouterr().out
+    assert "(as you predicted)" in out, out
+    _fails(ex.check_segmentation_experiment, lambda text: " ".join(text), "much lower", fragments=("drop the spaces",))
+    _fails(ex.check_segmentation_experiment, split_characters, "medium", fragments=("not one of",))
+
+
+def ddp_gradients(model, inputs, targets, shards, average=True):
+    total = [torch.zeros_like(p) for p in model.parameters()]
+    for rows in shards:
+        model.zero_grad()
+        F.cross_entropy(model(inputs[rows]), targets[rows]).backward()
+        total = [t + p.grad / (len(shards) if average else 1) for t, p in zip(total, model.parameters(), strict=True)]
+    return total
+
+
+def test_ddp_experiment(capsys):
+    ex.check_ddp_experiment(ddp_gradients, "different")
+    out = capsys.readouterr().out
+    assert "(as you predicted)" in out and "with equal shards" in out
+    _fails(ex.check_ddp_experiment, lambda *a: ddp_gradients(*a, average=False), "same", fragments=("all-reduce sums",))
+
+    def full_batch(model, inputs, targets, shards):
+        model.zero_grad()
+        rows = [row for shard in shards for row in shard]
+        F.cross_entropy(model(inputs[rows]), targets[rows]).backward()
+        return [p.grad.clone() for p in model.parameters()]
+
+    _fails(ex.check_ddp_experiment, full_batch, "same", fragments=("differ from what DDP computes", "own shard"))
+
+
+def probe(embed, english, translations, lang):
+    a, b = embed(english, "en"), embed(translations, lang)
+    return (top1_accuracy(a, b) + top1_accuracy(b, a)) / 2
+
+
+def test_domain_and_baseline_experiments(capsys):
+    ex.check_domain_experiment(probe, "UI messages", {"UI messages": 0.6, "emoji names": 0.1})
+    assert "(as you predicted)" in capsys.readouterr().out
+    ex.check_baseline_experiment(probe, "no", {"French": 0.12, "Japanese": 0.07})
+    assert "not what you predicted" in capsys.readouterr().out
+    one_way = lambda embed, english, translations, lang: top1_accuracy(embed(english, "en"),  # noqa: E731
+                                                                       embed(translations, lang))
+    _fails(ex.check_domain_experiment, one_way, "UI messages", fragments=("one direction",))
+    _fails(ex.check_baseline_experiment, probe, "yes", {"French": 0.2}, fragments=("'Japanese'",))
+    _fails(ex.check_baseline_experiment, probe, "maybe", fragments=("not one of",))

@@ -94,11 +94,18 @@ def test_every_chapter_is_in_the_table_of_contents(path):
 
 
 @pytest.mark.parametrize("path", EXERCISES, ids=ids(EXERCISES))
-def test_exercises_have_three_checked_tasks_and_a_summary(path):
+def test_exercises_have_five_checked_tasks_two_of_them_experiments_and_a_summary(path):
+    """Issue 15: at least five tasks per chapter, two of them experiments; one or two for the questions of 9."""
+    from xlm_course.exercises import EXPERIMENTS
+
     notebook = nbformat.read(path, as_version=4)
     checks = [cell for cell in notebook.cells if cell.cell_type == "code" and cell.source.startswith("check_")]
     solutions = [cell for cell in notebook.cells if "### BEGIN SOLUTION" in cell.source]
-    assert len(checks) >= 3 and len(solutions) >= 3, "at least three tasks, each with a solution and a check"
+    experiments = {check.__name__ for checks in EXPERIMENTS.values() for check in checks}
+    measured = [cell for cell in checks if cell.source.split("(")[0] in experiments]
+    tasks, least_experiments = (1, 1) if path.name.startswith("09") else (5, 2)
+    assert len(checks) >= tasks and len(solutions) >= tasks, f"at least {tasks} tasks, each with a solution and a check"
+    assert len(measured) >= least_experiments, f"at least {least_experiments} experiments (predict, then measure)"
     assert notebook.cells[-1].cell_type == "markdown" and "## Summary" in notebook.cells[-1].source
 
 

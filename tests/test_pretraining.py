@@ -100,3 +100,15 @@ def test_batches_built_from_ids_tokenised_once_equal_batches_tokenised_per_step(
         batch = task.batch_fn(step)
         assert batch.keys() == reference.keys()
         assert all(torch.equal(batch[key], reference[key]) for key in batch)
+
+
+def test_held_out_pairs_drop_repeated_sources_and_targets():
+    """A repeated English text or translation makes top-1 retrieval ambiguous, so held_out_pairs keeps the first."""
+    import datasets
+
+    from xlm_course.pretraining import held_out_pairs
+
+    rows = {"concept": ["a", "a", "b", "b", "c", "c", "d", "d"], "lang": ["en", "fr"] * 4,
+            "text": ["Save", "Enregistrer", "save", "Sauver", "Delete", "Supprimer", "Remove", "supprimer"]}
+    pairs = held_out_pairs(datasets.Dataset.from_dict(rows), ("en", "fr"))
+    assert pairs == {"fr": (["Save", "Delete"], ["Enregistrer", "Supprimer"])}

@@ -121,7 +121,7 @@ def _pairs(dataset: datasets.Dataset, languages: tuple[str, ...]) -> list[dict[s
     return rows
 
 
-def _held_out(dataset: datasets.Dataset, languages: tuple[str, ...]) -> dict[str, tuple[list[str], list[str]]]:
+def held_out_pairs(dataset: datasets.Dataset, languages: tuple[str, ...]) -> dict[str, tuple[list[str], list[str]]]:
     """Held-out pairs per language, without repeated sources or targets (a repeat makes top-1 ambiguous)."""
     held_out = {}
     for lang in languages[1:]:
@@ -167,8 +167,8 @@ def prepare_data(languages: tuple[str, ...] = PRETRAINING_LANGUAGES, vocab_size:
         language_ids={lang: index for index, lang in enumerate(languages)},
         monolingual=train_texts,
         train_pairs=datasets.Dataset.from_list(train_pairs),
-        dev_pairs=_held_out(ui["dev"], languages),
-        test_pairs=_held_out(ui["test"], languages),
+        dev_pairs=held_out_pairs(ui["dev"], languages),
+        test_pairs=held_out_pairs(ui["test"], languages),
     )
 
 

@@ -1,4 +1,4 @@
-"""The exercises (chapters 1–6, 8): :mod:`.checks`, the checks of the tasks that write a formula out,
+"""The exercises (chapters 1–6, 8 and 9): :mod:`.checks`, the checks of the tasks that write a formula out,
 :mod:`.experiments`, the checks of the tasks that predict and measure, :mod:`.student`, which writes the student
 notebooks from the solution notebooks (``xlm-course student``), and :mod:`.grading`."""
 
@@ -7,9 +7,11 @@ from .checks import (
     ExerciseFailed,
     check_align_labels,
     check_attention,
+    check_bleu,
     check_causal_mask,
     check_clip_gradients,
     check_cross_entropy_gradient,
+    check_distillation_loss,
     check_effective_languages,
     check_fertility,
     check_gated_fusion,
@@ -25,28 +27,31 @@ from .checks import (
     check_sampling_probabilities,
     check_split_heads,
     check_stable_softmax,
+    check_tlm_pair,
     check_warmup_decay,
 )
 from .experiments import (
     EXPERIMENTS,
     check_accumulation_experiment,
     check_alpha_experiment,
+    check_baseline_experiment,
     check_beam_experiment,
-    check_bleu,
-    check_distillation_loss,
+    check_ddp_experiment,
+    check_domain_experiment,
     check_epsilon_experiment,
     check_order_experiment,
     check_precision_experiment,
     check_pruning_experiment,
     check_retrieval_experiment,
     check_scaling_experiment,
+    check_segmentation_experiment,
     check_temperature_experiment,
-    check_tlm_pair,
     check_token_premium_experiment,
+    check_window_experiment,
 )
 
-# Every check of a chapter's exercise notebook, in the order of its tasks: the formulas first, then the rest.
-CHECKS = {chapter: [*FORMULAS[chapter], *EXPERIMENTS.get(chapter, [])] for chapter in FORMULAS}
+# Every check of a chapter's exercise notebook, in the order of its tasks: the formulas first, then the experiments.
+CHECKS = {chapter: [*FORMULAS.get(chapter, []), *EXPERIMENTS.get(chapter, [])] for chapter in sorted({*FORMULAS, *EXPERIMENTS})}
 
 __all__ = [
     "CHECKS",
@@ -57,12 +62,15 @@ __all__ = [
     "check_align_labels",
     "check_alpha_experiment",
     "check_attention",
+    "check_baseline_experiment",
     "check_beam_experiment",
     "check_bleu",
     "check_causal_mask",
     "check_clip_gradients",
     "check_cross_entropy_gradient",
+    "check_ddp_experiment",
     "check_distillation_loss",
+    "check_domain_experiment",
     "check_effective_languages",
     "check_epsilon_experiment",
     "check_fertility",
@@ -82,10 +90,12 @@ __all__ = [
     "check_retrieval_experiment",
     "check_sampling_probabilities",
     "check_scaling_experiment",
+    "check_segmentation_experiment",
     "check_split_heads",
     "check_stable_softmax",
     "check_temperature_experiment",
     "check_tlm_pair",
     "check_token_premium_experiment",
     "check_warmup_decay",
+    "check_window_experiment",
 ]

@@ -9,17 +9,20 @@ and a hint. A check never passes an unfinished stub: ``NotImplementedError`` is 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import sacrebleu
 import torch
+import torch.nn.functional as F
 from sklearn.metrics import f1_score
 
 from ..data.sampling import sampling_probabilities
 from ..models.attention import scaled_dot_product_attention
 from ..objectives import info_nce
 from ..ranking import ranking_metrics
+from ..text.batches import tlm_ids
 from ..training import TrainingConfig, linear_warmup_decay
 
 
@@ -59,6 +62,14 @@ def _short(value: Any) -> str:
         return f"tensor of shape {tuple(value.shape)}"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _float(task: str, value: Any, what: str) -> float:
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        _fail(task, f"{what} should be a number, got {type(value).__name__}", "return a float (use .item() on a tensor)")
+    return float(value)
 
 
 def _as_array(task: str, value: Any, what: str) -> np.ndarray:
@@ -304,6 +315,35 @@ def check_gated_fusion(module_class: type) -> None:
     _passed(task)
 
 
+def check_tlm_pair(function: Callable[..., Mapping[str, Sequence[int]]]) -> None:
+    """Chapter 3, task 4: ``function(first, second, first_language_id, second_language_id, sep_id)`` joins
+    ``<s> x </s>`` and ``<s> y </s>`` into ``<s> x </s></s> y </s>``, with positions (from 2, as XLM-R) restarting
+    at the second half and each half's language id; it returns ``input_ids``, ``position_ids``, ``token_type_ids``."""
+    task = "TLM inputs"
+    first, second = [0, 11, 12, 13, 2], [0, 21, 22, 2]
+    got = _call(task, function, first, second, 4, 7, 2)
+    expected = {key: value[0].tolist() for key, value in
+                tlm_ids([first], [second], ["x"], ["y"], {"x": 4, "y": 7}, sep_token_id=2, pad_token_id=1).items()
+                if key in ("input_ids", "position_ids", "token_type_ids")}
+    if not isinstance(got, Mapping) or set(expected) - set(got):
+        _fail(task, f"expected a dict with {sorted(expected)}, got {type(got).__name__}", "return all three lists")
+    got = {key: [int(v) for v in (got[key].tolist() if isinstance(got[key], torch.Tensor) else got[key])]
+           for key in expected}
+    if got["input_ids"] != expected["input_ids"]:
+        hint = ("the second half starts with </s>, not <s>: XLM-R separates two segments with </s></s>"
+                if got["input_ids"] == first + second else "concatenate, then turn the second half's <s> into sep_id")
+        _fail(task, f"input_ids {got['input_ids']}, expected {expected['input_ids']}", hint)
+    if got["position_ids"] != expected["position_ids"]:
+        hint = ("the positions must restart at the second half, so that a word and its translation sit at "
+                "comparable positions" if got["position_ids"] == list(range(2, 2 + len(first) + len(second)))
+                else "number each half 2, 3, 4, … (XLM-R counts positions from padding_idx + 1 = 2)")
+        _fail(task, f"position_ids {got['position_ids']}, expected {expected['position_ids']}", hint)
+    if got["token_type_ids"] != expected["token_type_ids"]:
+        _fail(task, f"token_type_ids {got['token_type_ids']}, expected {expected['token_type_ids']}",
+              "every token of a half carries that half's language id, the separator included")
+    print(f"✓ {task}: correct")
+
+
 # ---------------------------------------------------------------- chapter 4: the maths, checked
 
 
@@ -471,6 +511,31 @@ def check_macro_f1(function: Callable[[Sequence[int], Sequence[int], int], float
     _passed(task)
 
 
+def check_bleu(function: Callable[[Sequence[str], Sequence[str]], float]) -> None:
+    """Chapter 6, task 4: ``function(hypotheses, references)`` is corpus BLEU on whitespace tokens:
+    100 · BP · exp(¼ Σ_{n=1..4} log p_n), p_n the clipped n-gram precision summed over the corpus and
+    BP = min(1, exp(1 − r / c)) for total reference length r and hypothesis length c."""
+    task = "BLEU"
+    cases = {
+        "two close sentences": (["the cat sat on the mat today", "a dog ran in the big park"],
+                                ["the cat sat on the red mat today", "the dog ran in the big park"]),
+        "a hypothesis that repeats a word": (["the the the cat sat on the mat"], ["the cat sat on the mat"]),
+        "a short hypothesis": (["the cat sat on the"], ["the cat sat on the mat by the door"]),
+    }
+    for name, (hypotheses, references) in cases.items():
+        expected = sacrebleu.corpus_bleu(hypotheses, [references], tokenize="none", smooth_method="none").score
+        got = _float(task, _call(task, function, list(hypotheses), list(references)), "BLEU")
+        if not math.isclose(got, expected, abs_tol=1e-6):
+            hints = {"a hypothesis that repeats a word": "clip each n-gram's count at its count in the reference: "
+                     "'the the the' may not match 'the' three times",
+                     "a short hypothesis": "multiply by the brevity penalty min(1, exp(1 − r / c)): a short "
+                     "hypothesis has high precision for free"}
+            _fail(task, f"{name}: you returned {got:.3f}, expected {expected:.3f} (sacrebleu)",
+                  hints.get(name, "sum matches and n-gram counts over the whole corpus before dividing; BLEU is "
+                            "not the mean of sentence scores"))
+    print(f"✓ {task}: correct (equal to sacrebleu's corpus BLEU)")
+
+
 # ---------------------------------------------------------------- chapter 8: deployment
 
 
@@ -536,12 +601,38 @@ def check_int8_quantisation(function: Callable[[torch.Tensor], tuple[torch.Tenso
     _passed(task)
 
 
+def check_distillation_loss(function: Callable[..., torch.Tensor]) -> None:
+    """Chapter 8, task 4: ``function(student_logits, teacher_logits, labels, temperature, alpha)`` returns
+    α·CE(student, labels) + (1 − α)·T²·KL(softmax(teacher / T) ‖ softmax(student / T)), the KL averaged over rows."""
+    from ..deployment.distillation import distillation_loss
+
+    task = "distillation loss"
+    student, teacher = _random(6, 5, seed=41), 2 * _random(6, 5, seed=42)
+    labels = torch.tensor([0, 3, 1, 4, 2, 2])
+    for temperature, alpha in ((1.0, 0.5), (4.0, 0.5), (2.0, 0.0)):
+        got = _float(task, _call(task, function, student.clone(), teacher.clone(), labels, temperature, alpha),
+                     "the loss")
+        expected = float(distillation_loss(student, teacher, labels, temperature, alpha))
+        if math.isclose(got, expected, rel_tol=1e-5):
+            continue
+        soft = expected - alpha * float(F.cross_entropy(student, labels))
+        hint = "the soft term is the KL between the teacher's and the student's softened distributions"
+        if temperature != 1 and math.isclose(got - alpha * float(F.cross_entropy(student, labels)),
+                                             soft / temperature**2, rel_tol=1e-4):
+            hint = "multiply the soft term by T²: softening by T shrinks its gradients by 1/T², which T² undoes"
+        elif alpha == 0 and not math.isclose(got, expected, rel_tol=1e-5):
+            hint = ("KL(teacher ‖ student) = Σ p_teacher (log p_teacher − log p_student): F.kl_div takes the "
+                    "student's log-probabilities first, with reduction='batchmean'")
+        _fail(task, f"at T = {temperature}, α = {alpha} you returned {got:.4f}, expected {expected:.4f}", hint)
+    print(f"✓ {task}: correct")
+
+
 FORMULAS: dict[str, list[Callable[..., None]]] = {
     "01": [check_sampling_probabilities, check_effective_languages, check_fertility],
     "02": [check_attention, check_split_heads, check_causal_mask],
-    "03": [check_mask_tokens, check_info_nce, check_gated_fusion],
+    "03": [check_mask_tokens, check_info_nce, check_gated_fusion, check_tlm_pair],
     "04": [check_stable_softmax, check_cross_entropy_gradient, check_joint_objective],
     "05": [check_warmup_decay, check_clip_gradients, check_masked_accuracy],
-    "06": [check_align_labels, check_mean_reciprocal_rank, check_macro_f1],
-    "08": [check_lora_linear, check_lora_parameter_count, check_int8_quantisation],
+    "06": [check_align_labels, check_mean_reciprocal_rank, check_macro_f1, check_bleu],
+    "08": [check_lora_linear, check_lora_parameter_count, check_int8_quantisation, check_distillation_loss],
 }

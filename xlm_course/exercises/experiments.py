@@ -16,15 +16,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import sacrebleu
 import torch
 import torch.nn.functional as F
 
 from ..data.sampling import sampling_probabilities
 from ..models.attention import scaled_dot_product_attention
 from ..ranking import top1_accuracy
-from ..text.batches import tlm_ids
-from .checks import _call, _fail, _random
+from .checks import _call, _fail, _float, _random, _short
 
 Outcome = str | float | None
 
@@ -46,14 +44,6 @@ def _prediction(task: str, prediction: Outcome, choices: Sequence[str] | None = 
 def _report(task: str, prediction: Outcome, measured: str, right: bool) -> None:
     verdict = "as you predicted" if right else "not what you predicted: the next cell explains why"
     print(f"✓ {task}: the experiment is correct. You predicted {prediction!r}; measured {measured} ({verdict}).")
-
-
-def _float(task: str, value: Any, what: str) -> float:
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        _fail(task, f"{what} should be a number, got {type(value).__name__}", "return a float (use .item() on a tensor)")
-    return float(value)
 
 
 def _shares(task: str, value: Any, languages: Sequence[str]) -> dict[str, float]:
@@ -194,35 +184,6 @@ def check_order_experiment(order_gap: Callable[[torch.Tensor, torch.Tensor, torc
 # ---------------------------------------------------------------- chapter 3
 
 
-def check_tlm_pair(function: Callable[..., Mapping[str, Sequence[int]]]) -> None:
-    """Chapter 3, task 4: ``function(first, second, first_language_id, second_language_id, sep_id)`` joins
-    ``<s> x </s>`` and ``<s> y </s>`` into ``<s> x </s></s> y </s>``, with positions (from 2, as XLM-R) restarting
-    at the second half and each half's language id; it returns ``input_ids``, ``position_ids``, ``token_type_ids``."""
-    task = "TLM inputs"
-    first, second = [0, 11, 12, 13, 2], [0, 21, 22, 2]
-    got = _call(task, function, first, second, 4, 7, 2)
-    expected = {key: value[0].tolist() for key, value in
-                tlm_ids([first], [second], ["x"], ["y"], {"x": 4, "y": 7}, sep_token_id=2, pad_token_id=1).items()
-                if key in ("input_ids", "position_ids", "token_type_ids")}
-    if not isinstance(got, Mapping) or set(expected) - set(got):
-        _fail(task, f"expected a dict with {sorted(expected)}, got {_keys(got)}", "return all three lists")
-    got = {key: [int(v) for v in (got[key].tolist() if isinstance(got[key], torch.Tensor) else got[key])]
-           for key in expected}
-    if got["input_ids"] != expected["input_ids"]:
-        hint = ("the second half starts with </s>, not <s>: XLM-R separates two segments with </s></s>"
-                if got["input_ids"] == first + second else "concatenate, then turn the second half's <s> into sep_id")
-        _fail(task, f"input_ids {got['input_ids']}, expected {expected['input_ids']}", hint)
-    if got["position_ids"] != expected["position_ids"]:
-        hint = ("the positions must restart at the second half, so that a word and its translation sit at "
-                "comparable positions" if got["position_ids"] == list(range(2, 2 + len(first) + len(second)))
-                else "number each half 2, 3, 4, … (XLM-R counts positions from padding_idx + 1 = 2)")
-        _fail(task, f"position_ids {got['position_ids']}, expected {expected['position_ids']}", hint)
-    if got["token_type_ids"] != expected["token_type_ids"]:
-        _fail(task, f"token_type_ids {got['token_type_ids']}, expected {expected['token_type_ids']}",
-              "every token of a half carries that half's language id, the separator included")
-    print(f"✓ {task}: correct")
-
-
 def check_retrieval_experiment(top1: Callable[[torch.Tensor, torch.Tensor], float], prediction: Outcome = None,
                                measured: Mapping[str, float] | None = None) -> None:
     """Chapter 3, task 5: ``top1(queries, candidates)`` is the share of rows i whose nearest candidate by cosine is
@@ -249,6 +210,52 @@ def check_retrieval_experiment(top1: Callable[[torch.Tensor, torch.Tensor], floa
     measured = _shares(task, measured, names)
     best = max(measured, key=measured.get)
     _report(task, prediction, ", ".join(f"{n} {v:.3f}" for n, v in measured.items()), prediction == best)
+
+
+def _tones(seconds: float = 1.0, sample_rate: int = 16_000) -> torch.Tensor:
+    """Two tones 40 Hz apart (1000 and 1040 Hz), the test signal of :func:`check_window_experiment`."""
+    t = torch.arange(int(seconds * sample_rate)) / sample_rate
+    return torch.sin(2 * math.pi * 1000 * t) + torch.sin(2 * math.pi * 1040 * t)
+
+
+def _mean_spectrum(signal: torch.Tensor, n_fft: int, window: torch.Tensor, power: int) -> torch.Tensor:
+    return torch.stft(signal, n_fft, hop_length=n_fft // 4, window=window, return_complex=True).abs().pow(power).mean(-1)
+
+
+def _peaks(spectrum: torch.Tensor, n_fft: int, sample_rate: int = 16_000) -> int:
+    """Local maxima between 800 and 1250 Hz that reach half the largest value there."""
+    frequencies = torch.arange(len(spectrum)) * sample_rate / n_fft
+    band = spectrum[(frequencies >= 800) & (frequencies <= 1250)]
+    inner = band[1:-1]
+    return int(((inner > band[:-2]) & (inner >= band[2:]) & (inner >= band.max() / 2)).sum())
+
+
+def check_window_experiment(spectrum: Callable[[torch.Tensor, int], torch.Tensor], prediction: Outcome = None) -> None:
+    """Chapter 3, task 6: ``spectrum(signal, n_fft)`` is the STFT magnitude (Hann window, hop n_fft // 4, torch's
+    default centring) averaged over frames, one value per frequency bin; ``prediction``: which window separates
+    two tones 40 Hz apart, "short" (n_fft = 128, 8 ms at 16 kHz) or "long" (n_fft = 2048, 128 ms)."""
+    task = "window-length experiment"
+    signal = _tones()
+    found = {}
+    for n_fft in (128, 2048):
+        got = _call(task, spectrum, signal.clone(), n_fft)
+        expected = _mean_spectrum(signal, n_fft, torch.hann_window(n_fft), 1)
+        if not isinstance(got, torch.Tensor) or got.shape != expected.shape:
+            _fail(task, f"n_fft = {n_fft}: expected a tensor of shape {tuple(expected.shape)} (one value per bin), got "
+                  f"{_short(got)}", "take .abs() of torch.stft(..., return_complex=True), then .mean(-1) over frames")
+        got = got.float()
+        if not torch.allclose(got, expected, rtol=1e-3, atol=1e-3):
+            power = _mean_spectrum(signal, n_fft, torch.hann_window(n_fft), 2)
+            rectangular = _mean_spectrum(signal, n_fft, torch.ones(n_fft), 1)
+            hint = ("that is the power: take the magnitude, not its square" if torch.allclose(
+                got, power, rtol=1e-3, atol=1e-3) else "pass window=torch.hann_window(n_fft): without a window "
+                "each tone leaks into every bin" if torch.allclose(got, rectangular, rtol=1e-3, atol=1e-3) else
+                "torch.stft(signal, n_fft, hop_length=n_fft // 4, window=torch.hann_window(n_fft), return_complex=True)")
+            _fail(task, f"n_fft = {n_fft}: your spectrum differs from the expected one", hint)
+        found[n_fft] = _peaks(got, n_fft)
+    _prediction(task, prediction, ["short", "long"])
+    _report(task, prediction, f"{found[128]} peak(s) near 1 kHz with n_fft = 128 and {found[2048]} with 2048",
+            prediction == ("long" if found[2048] == 2 and found[128] < 2 else "short"))
 
 
 # ---------------------------------------------------------------- chapter 4
@@ -379,31 +386,6 @@ def check_precision_experiment(relative_error: Callable[[torch.dtype], float], p
 # ---------------------------------------------------------------- chapter 6
 
 
-def check_bleu(function: Callable[[Sequence[str], Sequence[str]], float]) -> None:
-    """Chapter 6, task 4: ``function(hypotheses, references)`` is corpus BLEU on whitespace tokens:
-    100 · BP · exp(¼ Σ_{n=1..4} log p_n), p_n the clipped n-gram precision summed over the corpus and
-    BP = min(1, exp(1 − r / c)) for total reference length r and hypothesis length c."""
-    task = "BLEU"
-    cases = {
-        "two close sentences": (["the cat sat on the mat today", "a dog ran in the big park"],
-                                ["the cat sat on the red mat today", "the dog ran in the big park"]),
-        "a hypothesis that repeats a word": (["the the the cat sat on the mat"], ["the cat sat on the mat"]),
-        "a short hypothesis": (["the cat sat on the"], ["the cat sat on the mat by the door"]),
-    }
-    for name, (hypotheses, references) in cases.items():
-        expected = sacrebleu.corpus_bleu(hypotheses, [references], tokenize="none", smooth_method="none").score
-        got = _float(task, _call(task, function, list(hypotheses), list(references)), "BLEU")
-        if not math.isclose(got, expected, abs_tol=1e-6):
-            hints = {"a hypothesis that repeats a word": "clip each n-gram's count at its count in the reference: "
-                     "'the the the' may not match 'the' three times",
-                     "a short hypothesis": "multiply by the brevity penalty min(1, exp(1 − r / c)): a short "
-                     "hypothesis has high precision for free"}
-            _fail(task, f"{name}: you returned {got:.3f}, expected {expected:.3f} (sacrebleu)",
-                  hints.get(name, "sum matches and n-gram counts over the whole corpus before dividing; BLEU is "
-                            "not the mean of sentence scores"))
-    print(f"✓ {task}: correct (equal to sacrebleu's corpus BLEU)")
-
-
 def check_beam_experiment(decode_and_score: Callable[..., float], prediction: Outcome = None,
                           model: Any = None, tokenizer: Any = None, sources: Sequence[str] = (),
                           references: Sequence[str] = (), measured: Mapping[int, float] | None = None) -> None:
@@ -431,41 +413,42 @@ def check_beam_experiment(decode_and_score: Callable[..., float], prediction: Ou
             prediction == outcome)
 
 
+def check_segmentation_experiment(split_characters: Callable[[str], str], prediction: Outcome = None,
+                                  bleu: Callable[[Sequence[str], Sequence[str]], float] | None = None,
+                                  hypotheses: Sequence[str] = (), references: Sequence[str] = ()) -> None:
+    """Chapter 6, task 6: ``split_characters(text)`` puts one space between every two non-space characters (and
+    drops the spaces that were there); ``prediction``: compared with BLEU on characters, is BLEU on whitespace
+    tokens of near-perfect Chinese translations "much lower" (by more than 20 points) or "about the same"?
+    ``bleu`` (Task 4's) is measured on ``hypotheses`` and ``references`` as they are and split into characters."""
+    task = "segmentation experiment"
+    for text in ("输入一个有效的 Email 地址。", "a b", "修改"):
+        expected = " ".join(char for char in text if not char.isspace())
+        got = _call(task, split_characters, text)
+        if got != expected:
+            hint = ("drop the spaces that were there: split into the non-space characters, then join with one space"
+                    if isinstance(got, str) and got.replace("   ", " ") == expected else
+                    "' '.join(character for character in text if not character.isspace())")
+            _fail(task, f"for {text!r} you returned {got!r}, expected {expected!r}", hint)
+    _prediction(task, prediction, ["much lower", "about the same"])
+    if bleu is None or not hypotheses:
+        return print(f"✓ {task}: split_characters is correct (give bleu=, hypotheses= and references= to measure)")
+    raw = _float(task, _call(task, bleu, list(hypotheses), list(references)), "BLEU")
+    split = _float(task, _call(task, bleu, [split_characters(h) for h in hypotheses],
+                               [split_characters(r) for r in references]), "BLEU")
+    _report(task, prediction, f"BLEU {raw:.1f} on whitespace tokens and {split:.1f} on characters",
+            prediction == ("much lower" if split - raw > 20 else "about the same"))
+
+
 # ---------------------------------------------------------------- chapter 8
 
 
-def check_distillation_loss(function: Callable[..., torch.Tensor]) -> None:
-    """Chapter 8, task 4: ``function(student_logits, teacher_logits, labels, temperature, alpha)`` returns
-    α·CE(student, labels) + (1 − α)·T²·KL(softmax(teacher / T) ‖ softmax(student / T)), the KL averaged over rows."""
-    from ..deployment.distillation import distillation_loss
-
-    task = "distillation loss"
-    student, teacher = _random(6, 5, seed=41), 2 * _random(6, 5, seed=42)
-    labels = torch.tensor([0, 3, 1, 4, 2, 2])
-    for temperature, alpha in ((1.0, 0.5), (4.0, 0.5), (2.0, 0.0)):
-        got = _float(task, _call(task, function, student.clone(), teacher.clone(), labels, temperature, alpha),
-                     "the loss")
-        expected = float(distillation_loss(student, teacher, labels, temperature, alpha))
-        if math.isclose(got, expected, rel_tol=1e-5):
-            continue
-        soft = expected - alpha * float(F.cross_entropy(student, labels))
-        hint = "the soft term is the KL between the teacher's and the student's softened distributions"
-        if temperature != 1 and math.isclose(got - alpha * float(F.cross_entropy(student, labels)),
-                                             soft / temperature**2, rel_tol=1e-4):
-            hint = "multiply the soft term by T²: softening by T shrinks its gradients by 1/T², which T² undoes"
-        elif alpha == 0 and not math.isclose(got, expected, rel_tol=1e-5):
-            hint = ("KL(teacher ‖ student) = Σ p_teacher (log p_teacher − log p_student): F.kl_div takes the "
-                    "student's log-probabilities first, with reduction='batchmean'")
-        _fail(task, f"at T = {temperature}, α = {alpha} you returned {got:.4f}, expected {expected:.4f}", hint)
-    print(f"✓ {task}: correct")
-
-
 def check_pruning_experiment(first_level_losing: Callable[[pd.DataFrame, float], Mapping[str, float | None]],
-                             prediction: Outcome = None, accuracy: pd.DataFrame | None = None) -> None:
+                             prediction: Outcome = None, accuracy: pd.DataFrame | None = None,
+                             points: float = 1.0) -> None:
     """Chapter 8, task 5: ``first_level_losing(accuracy, points)`` takes accuracies (rows: pruning levels in
     increasing order, the first 0; columns: languages) and returns, per language, the first level at which it has
-    lost at least ``points`` accuracy points (None if it never does); ``prediction``: which loses a point first,
-    "English" or "a target language"."""
+    lost at least ``points`` accuracy points (None if it never does); ``prediction``: which loses ``points``
+    first in ``accuracy``, "English" or "a target language" (a tie counts for the target languages)."""
     task = "pruning experiment"
     toy = pd.DataFrame({"en": [0.80, 0.80, 0.795, 0.78, 0.60], "fr": [0.50, 0.485, 0.47, 0.40, 0.30],
                         "ja": [0.40, 0.41, 0.40, 0.395, 0.392]}, index=[0.0, 0.2, 0.4, 0.6, 0.8])
@@ -488,7 +471,7 @@ def check_pruning_experiment(first_level_losing: Callable[[pd.DataFrame, float],
     _prediction(task, prediction, ["English", "a target language"])
     if accuracy is None:
         return print(f"✓ {task}: first_level_losing is correct (give accuracy= to read the experiment)")
-    levels = _call(task, first_level_losing, accuracy, 1.0)
+    levels = _call(task, first_level_losing, accuracy, points)
     never = float("inf")
     english = never if levels.get("en") is None else float(levels["en"])
     targets = [never if level is None else float(level) for lang, level in levels.items() if lang != "en"]
@@ -497,12 +480,115 @@ def check_pruning_experiment(first_level_losing: Callable[[pd.DataFrame, float],
             f"{min(targets) if min(targets) < never else None}", prediction == outcome)
 
 
+def _shard_reference(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
+                     shards: Sequence[Sequence[int]]) -> list[torch.Tensor]:
+    """What DDP computes: each shard's mean-loss gradient, averaged over the shards."""
+    total = [torch.zeros_like(p) for p in model.parameters()]
+    for rows in shards:
+        model.zero_grad()
+        F.cross_entropy(model(inputs[list(rows)]), targets[list(rows)]).backward()
+        total = [t + p.grad / len(shards) for t, p in zip(total, model.parameters(), strict=True)]
+    model.zero_grad()
+    return total
+
+
+def check_ddp_experiment(ddp_gradients: Callable[..., Sequence[torch.Tensor]], prediction: Outcome = None) -> None:
+    """Chapter 8, task 6: ``ddp_gradients(model, inputs, targets, shards)`` computes what data-parallel training
+    does, one process per shard (a list of row indices): each shard's gradient of its own mean cross-entropy, then
+    their average (DDP's all-reduce); ``prediction``: with *unequal* shards (7 rows and 5), is that the full batch's
+    gradient, "same" or "different"?"""
+    task = "data-parallel experiment"
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3)).double()
+    inputs, targets = torch.randn(12, 5, dtype=torch.float64), torch.randint(3, (12,))
+    model.zero_grad()
+    F.cross_entropy(model(inputs), targets).backward()
+    full = [p.grad.clone() for p in model.parameters()]
+    gaps = {}
+    for name, shards in (("equal", [list(range(0, 12, 2)), list(range(1, 12, 2))]),
+                         ("unequal", [list(range(7)), list(range(7, 12))])):
+        got = _call(task, ddp_gradients, model, inputs, targets, shards)
+        expected = _shard_reference(model, inputs, targets, shards)
+        if not isinstance(got, (list, tuple)) or len(got) != len(expected) or not all(
+                isinstance(g, torch.Tensor) and g.shape == e.shape for g, e in zip(got, expected, strict=False)):
+            _fail(task, "expected one gradient tensor per parameter, in model.parameters() order",
+                  "return the averaged gradients as a list of tensors")
+        if not all(torch.allclose(g, e, atol=1e-10) for g, e in zip(got, expected, strict=True)):
+            summed = [2 * e for e in expected]
+            hint = ("that is the sum over the processes: all-reduce sums, and DDP divides by the number of processes"
+                    if all(torch.allclose(g, s, atol=1e-10) for g, s in zip(got, summed, strict=True)) else
+                    "that is the full batch's gradient: each process only sees its own shard and averages over it"
+                    if all(torch.allclose(g, f, atol=1e-10) for g, f in zip(got, full, strict=True)) else
+                    "for each shard: zero the gradients, backward on the shard's mean loss, keep a copy; then average")
+            _fail(task, f"with {name} shards your gradients differ from what DDP computes", hint)
+        gaps[name] = max(float((g - f).abs().max()) for g, f in zip(got, full, strict=True))
+    _prediction(task, prediction, ["same", "different"])
+    _report(task, prediction, f"a largest difference from the full batch of {gaps['equal']:.1e} with equal shards and "
+            f"{gaps['unequal']:.1e} with unequal ones", prediction == ("same" if gaps["unequal"] < 1e-10 else "different"))
+
+
+# ---------------------------------------------------------------- chapter 9
+
+
+def _check_probe(task: str, probe: Callable[..., float]) -> None:
+    """``probe(embed, english, translations, lang)``: top-1 retrieval averaged over both directions."""
+    vectors = {"one": [1.0, 0.0], "two": [0.0, 1.0], "three": [0.9, 0.44],  # "un" is nearest to two of them
+               "un": [0.95, 0.3], "deux": [0.0, 1.0], "trois": [0.5, 0.87]}
+
+    def embed(texts: Sequence[str], lang: str) -> torch.Tensor:
+        return torch.tensor([vectors[text] for text in texts])
+
+    english, french = ["one", "two", "three"], ["un", "deux", "trois"]
+    got = _float(task, _call(task, probe, embed, english, french, "fr"), "the probe")
+    forward = top1_accuracy(embed(english, "en"), embed(french, "fr"))
+    backward = top1_accuracy(embed(french, "fr"), embed(english, "en"))
+    if not math.isclose(got, (forward + backward) / 2, abs_tol=1e-9):
+        hint = ("that is one direction only: average en → xx and xx → en" if any(
+            math.isclose(got, value, abs_tol=1e-9) for value in (forward, backward)) else
+            "embed both sides (embed(english, 'en'), embed(translations, lang)) and take top-1 by cosine each way")
+        _fail(task, f"on three toy pairs you returned {got:.3f}, expected {(forward + backward) / 2:.3f} (en → fr "
+              f"{forward:.3f}, fr → en {backward:.3f})", hint)
+
+
+def check_domain_experiment(probe: Callable[..., float], prediction: Outcome = None,
+                            measured: Mapping[str, float] | None = None) -> None:
+    """Chapter 9, task 1: the retrieval probe of Q1 (``probe(embed, english, translations, lang)``, top-1 in both
+    directions, averaged); ``prediction``: on which held-out domain does chapter 3's encoder (aligned on UI
+    messages) retrieve translations better, "UI messages" or "emoji names"? ``measured`` maps each to its mean."""
+    task = "domain-probe experiment"
+    _check_probe(task, probe)
+    names = ["UI messages", "emoji names"]
+    _prediction(task, prediction, names)
+    if measured is None:
+        return print(f"✓ {task}: the probe is correct (give measured= to compare the domains)")
+    measured = _shares(task, measured, names)
+    _report(task, prediction, ", ".join(f"{n} {v:.3f}" for n, v in measured.items()),
+            prediction == max(measured, key=measured.get))
+
+
+def check_baseline_experiment(probe: Callable[..., float], prediction: Outcome = None,
+                              measured: Mapping[str, float] | None = None) -> None:
+    """Chapter 9, task 2: Q3's baseline with no pretraining; ``prediction``: does a *randomly initialised* encoder
+    retrieve the French translations of UI messages more often than the Japanese ones, "yes" or "no"?
+    ``measured`` holds the probe's "French" and "Japanese" results (and any other languages)."""
+    task = "baseline experiment"
+    _check_probe(task, probe)
+    _prediction(task, prediction, ["yes", "no"])
+    if measured is None or not {"French", "Japanese"} <= set(measured):
+        _fail(task, "measured should hold the probe's 'French' and 'Japanese' results",
+              "measured = {'French': ..., 'Japanese': ...}")
+    french, japanese = (_float(task, measured[name], name) for name in ("French", "Japanese"))
+    _report(task, prediction, f"French {french:.3f}, Japanese {japanese:.3f}",
+            prediction == ("yes" if french > japanese else "no"))
+
+
 EXPERIMENTS: dict[str, list[Callable[..., None]]] = {
     "01": [check_alpha_experiment, check_token_premium_experiment],
     "02": [check_scaling_experiment, check_order_experiment],
-    "03": [check_tlm_pair, check_retrieval_experiment],
+    "03": [check_retrieval_experiment, check_window_experiment],
     "04": [check_epsilon_experiment, check_temperature_experiment],
     "05": [check_accumulation_experiment, check_precision_experiment],
-    "06": [check_bleu, check_beam_experiment],
-    "08": [check_distillation_loss, check_pruning_experiment],
+    "06": [check_beam_experiment, check_segmentation_experiment],
+    "08": [check_pruning_experiment, check_ddp_experiment],
+    "09": [check_domain_experiment, check_baseline_experiment],
 }
