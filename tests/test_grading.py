@@ -15,7 +15,8 @@ from xlm_course.exercises.grading import grade_folder, tasks_of
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDENT = ROOT / "exercises" / "student"
-NAME = "04_math.ipynb"  # the fastest exercise notebook: three tasks, no training
+NAME = "04_math.ipynb"  # the fastest exercise notebook: five tasks, no training
+TASKS = 5
 
 
 def _with_code(solution: Path, replace: str, by: str) -> nbformat.NotebookNode:
@@ -57,40 +58,41 @@ def test_a_cohort_is_graded_full_zero_partial_and_never_fatally(cohort, tmp_path
     """One test for the whole cohort, so that its notebooks run once (pytest-xdist spreads tests, not fixtures)."""
     folder, results = cohort
     # the model answer: full marks; handed in untouched: zero, each check saying so
-    assert score(results, "full") == (3, 3)
-    assert score(results, "empty") == (0, 3)
+    assert score(results, "full") == (TASKS, TASKS)
+    assert score(results, "empty") == (0, TASKS)
     assert all("not written yet" in r.feedback for r in results if r.student == "empty")
     # a typical mistake: partial marks, with the check's own feedback
-    assert score(results, "mistake") == (2, 3)
+    assert score(results, "mistake") == (TASKS - 1, TASKS)
     [failed] = [r for r in results if r.student == "mistake" and not r.passed]
     assert failed.task.startswith("Task 1") and failed.check == "check_stable_softmax" and "Hint:" in failed.feedback
     # a notebook that never ends keeps what it did before the time ran out; one that cannot be read scores zero
     endless = [r for r in results if r.student == "endless"]
-    assert [r.passed for r in endless] == [True, False, False]
+    assert [r.passed for r in endless] == [True] + [False] * (TASKS - 1)
     assert all("time limit" in r.feedback for r in endless[1:])
-    assert score(results, "broken") == (0, 3)
+    assert score(results, "broken") == (0, TASKS)
     assert all("could not be read" in r.feedback for r in results if r.student == "broken")
     # the reports: a CSV row per student and task, a markdown table of scores and every failure's feedback
     from xlm_course.exercises.grading import write_reports
 
     table, report = write_reports(results, tmp_path / "reports")
     rows = list(csv.DictReader(table.open(encoding="utf-8")))
-    assert len(rows) == 15 and {row["student"] for row in rows} == {"full", "empty", "mistake", "endless", "broken"}
+    assert len(rows) == 5 * TASKS and {row["student"] for row in rows} == {"full", "empty", "mistake", "endless", "broken"}
     text = report.read_text(encoding="utf-8")
-    assert "| full | 3/3 | 3/3 |" in text and "| mistake | 2/3 | 2/3 |" in text and "## Feedback" in text
+    assert "| full | 5/5 | 5/5 |" in text and "| mistake | 4/5 | 4/5 |" in text and "## Feedback" in text
     # the command line writes both (grading itself is what ran above)
     import xlm_course.exercises.grading as grading
 
     monkeypatch.setattr(grading, "grade_folder", lambda *args, **kwargs: results)
     assert main(["grade", str(folder), "--output", str(tmp_path / "cli")]) == 0
-    assert "| full | 3/3 | 3/3 |" in capsys.readouterr().out
+    assert "| full | 5/5 | 5/5 |" in capsys.readouterr().out
     assert (tmp_path / "cli" / "grades.csv").exists() and (tmp_path / "cli" / "grades.md").exists()
 
 
 def test_missing_check_cells_and_bad_folders_are_reported(tmp_path):
     reference = nbformat.read(STUDENT / NAME, as_version=4)
     assert [check for _, check in tasks_of(reference)] == [
-        "check_stable_softmax", "check_cross_entropy_gradient", "check_joint_objective"]
+        "check_stable_softmax", "check_cross_entropy_gradient", "check_joint_objective", "check_epsilon_experiment",
+        "check_temperature_experiment"]
     with pytest.raises(ValueError, match="no check cells"):
         tasks_of(nbformat.v4.new_notebook())
     with pytest.raises(FileNotFoundError, match="no student folders"):
