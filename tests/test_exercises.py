@@ -192,7 +192,7 @@ def test_student_versions_fail_every_check_and_hide_every_solution(tmp_path):
     for path in SOLUTIONS:
         student = nbformat.read(tmp_path / path.name, as_version=4)
         assert "SOLUTION" not in "".join(cell.source for cell in student.cells)
-        NotebookClient(student, timeout=300, kernel_name="python3", allow_errors=True,
+        NotebookClient(student, timeout=900, kernel_name="python3", allow_errors=True,
                        resources={"metadata": {"path": str(tmp_path)}}).execute()
         checks = [cell for cell in student.cells if cell.cell_type == "code" and "check_" in cell.source
                   and "import" not in cell.source]
