@@ -196,7 +196,7 @@ def test_student_versions_fail_every_check_and_hide_every_solution(tmp_path):
                        resources={"metadata": {"path": str(tmp_path)}}).execute()
         checks = [cell for cell in student.cells if cell.cell_type == "code" and "check_" in cell.source
                   and "import" not in cell.source]
-        assert len(checks) >= 3, path.name
+        assert len(checks) >= (2 if path.name.startswith("09") else 5), path.name  # the hygiene test says why
         for cell in checks:
             errors = [output for output in cell.outputs if output.output_type == "error"]
             assert errors and errors[0].ename == "ExerciseFailed", (path.name, cell.source)

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import datasets
 import numpy as np
 import pandas as pd
 import torch
@@ -103,8 +104,6 @@ def check_token_premium_experiment(premium: Callable[..., Mapping[str, float]], 
     class Characters:  # a tokenizer that cuts text into characters
         def tokenize(self, text: str) -> list[str]:
             return list(text)
-
-    import datasets
 
     toy = datasets.Dataset.from_dict({"concept": ["a", "a", "a", "b", "b"], "lang": ["en", "fr", "de", "en", "fr"],
                                       "text": ["ab", "abcd", "abc", "abcdefgh", "abcdefgh"]})
@@ -328,12 +327,9 @@ def check_temperature_experiment(hard_negative_share: Callable[[torch.Tensor, fl
 # ---------------------------------------------------------------- chapter 5
 
 
-def check_accumulation_experiment(accumulated_gradients: Callable[..., Sequence[torch.Tensor]],
-                                  prediction: Outcome = None) -> None:
-    """Chapter 5, task 4: ``accumulated_gradients(model, inputs, targets, micro_batches)`` returns the gradient of
-    the mean cross-entropy over the whole batch, one tensor per parameter, computed by accumulating
-    ``micro_batches`` equal slices; ``prediction``: is it the full batch's gradient ("same") or not ("different")?"""
-    task = "gradient-accumulation experiment"
+def _small_classifier() -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    """A seeded float64 MLP, a batch of 12 rows, and the full batch's gradient of its mean cross-entropy (the
+    reference of the accumulation and data-parallel experiments); the model's gradients are left at zero."""
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3)).double()
     inputs, targets = torch.randn(12, 5, dtype=torch.float64), torch.randint(3, (12,))
@@ -341,13 +337,29 @@ def check_accumulation_experiment(accumulated_gradients: Callable[..., Sequence[
     F.cross_entropy(model(inputs), targets).backward()
     full = [p.grad.clone() for p in model.parameters()]
     model.zero_grad()
+    return model, inputs, targets, full
+
+
+def _gradients(task: str, got: Any, like: Sequence[torch.Tensor], hint: str) -> list[torch.Tensor]:
+    """The learner's gradients, one tensor per parameter shaped like ``like``, or a failure that says so."""
+    if not isinstance(got, (list, tuple)) or len(got) != len(like) or not all(
+            isinstance(g, torch.Tensor) and g.shape == f.shape for g, f in zip(got, like, strict=False)):
+        _fail(task, f"expected {len(like)} gradient tensors, one per parameter in model.parameters() order, shaped "
+              f"{[tuple(f.shape) for f in like]}; got {_short(got)}", hint)
+    return list(got)
+
+
+def check_accumulation_experiment(accumulated_gradients: Callable[..., Sequence[torch.Tensor]],
+                                  prediction: Outcome = None) -> None:
+    """Chapter 5, task 4: ``accumulated_gradients(model, inputs, targets, micro_batches)`` returns the gradient of
+    the mean cross-entropy over the whole batch, one tensor per parameter, computed by accumulating
+    ``micro_batches`` equal slices; ``prediction``: is it the full batch's gradient ("same") or not ("different")?"""
+    task = "gradient-accumulation experiment"
+    model, inputs, targets, full = _small_classifier()
     gap = 0.0
     for attempt in range(2):  # twice: gradients left over from a first call must not leak into the second
         got = _call(task, accumulated_gradients, model, inputs, targets, 4)
-        if not isinstance(got, (list, tuple)) or len(got) != len(full) or not all(
-                isinstance(g, torch.Tensor) and g.shape == f.shape for g, f in zip(got, full, strict=False)):
-            _fail(task, "expected one gradient tensor per parameter, in model.parameters() order",
-                  "return [p.grad.clone() for p in model.parameters()]")
+        got = _gradients(task, got, full, "return [p.grad.clone() for p in model.parameters()]")
         ratio = float(got[-1].flatten() @ full[-1].flatten() / (full[-1].flatten() @ full[-1].flatten()))
         if not all(torch.allclose(g, f, atol=1e-10) for g, f in zip(got, full, strict=True)):
             if attempt == 1 and math.isclose(ratio, 2, rel_tol=1e-6):
@@ -388,19 +400,21 @@ def check_precision_experiment(relative_error: Callable[[torch.dtype], float], p
 
 def check_beam_experiment(decode_and_score: Callable[..., float], prediction: Outcome = None,
                           model: Any = None, tokenizer: Any = None, sources: Sequence[str] = (),
-                          references: Sequence[str] = (), measured: Mapping[int, float] | None = None) -> None:
+                          references: Sequence[str] = (), measured: Mapping[int, float] | None = None,
+                          target_lang: str = "fr") -> None:
     """Chapter 6, task 5: ``decode_and_score(model, tokenizer, sources, references, num_beams)`` translates with
-    :func:`~xlm_course.applications.translation.translate` and returns corpus chrF; ``prediction``: what chrF does
+    :func:`~xlm_course.applications.translation.translate` into ``target_lang`` and returns corpus chrF
+    (:func:`~xlm_course.applications.translation.translation_scores`); ``prediction``: what chrF does
     from 1 beam to the widest in ``measured`` ("rises", "stays" or "falls"; "stays" means within one point)."""
     from ..applications.translation import translate, translation_scores
 
     task = "beam-size experiment"
     few_sources, few_references = list(sources)[:24], list(references)[:24]
     got = _float(task, _call(task, decode_and_score, model, tokenizer, few_sources, few_references, 1), "chrF")
-    expected = translation_scores(translate(model, tokenizer, few_sources, num_beams=1), few_references, "fr")["chrF"]
+    expected = translation_scores(translate(model, tokenizer, few_sources, num_beams=1), few_references, target_lang)["chrF"]
     if not math.isclose(got, expected, abs_tol=1e-6):
         hint = ("that is BLEU: chrF compares character n-grams (sacrebleu.corpus_chrf)" if math.isclose(
-            got, translation_scores(translate(model, tokenizer, few_sources), few_references, "fr")["BLEU"])
+            got, translation_scores(translate(model, tokenizer, few_sources), few_references, target_lang)["BLEU"])
             else "translate(model, tokenizer, sources, num_beams=num_beams), then corpus chrF against references")
         _fail(task, f"greedy on the first 24 messages: you returned {got:.2f}, expected {expected:.2f}", hint)
     _prediction(task, prediction, ["rises", "stays", "falls"])
@@ -498,21 +512,13 @@ def check_ddp_experiment(ddp_gradients: Callable[..., Sequence[torch.Tensor]], p
     their average (DDP's all-reduce); ``prediction``: with *unequal* shards (7 rows and 5), is that the full batch's
     gradient, "same" or "different"?"""
     task = "data-parallel experiment"
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3)).double()
-    inputs, targets = torch.randn(12, 5, dtype=torch.float64), torch.randint(3, (12,))
-    model.zero_grad()
-    F.cross_entropy(model(inputs), targets).backward()
-    full = [p.grad.clone() for p in model.parameters()]
+    model, inputs, targets, full = _small_classifier()
     gaps = {}
     for name, shards in (("equal", [list(range(0, 12, 2)), list(range(1, 12, 2))]),
                          ("unequal", [list(range(7)), list(range(7, 12))])):
         got = _call(task, ddp_gradients, model, inputs, targets, shards)
         expected = _shard_reference(model, inputs, targets, shards)
-        if not isinstance(got, (list, tuple)) or len(got) != len(expected) or not all(
-                isinstance(g, torch.Tensor) and g.shape == e.shape for g, e in zip(got, expected, strict=False)):
-            _fail(task, "expected one gradient tensor per parameter, in model.parameters() order",
-                  "return the averaged gradients as a list of tensors")
+        got = _gradients(task, got, expected, "return the averaged gradients as a list of tensors")
         if not all(torch.allclose(g, e, atol=1e-10) for g, e in zip(got, expected, strict=True)):
             summed = [2 * e for e in expected]
             hint = ("that is the sum over the processes: all-reduce sums, and DDP divides by the number of processes"
