@@ -1,5 +1,5 @@
 # The course's two commands:
-#   make book   install (if needed) and build the executed book into _build/html
+#   make book   install (if needed) and build the executed book: English into _build/html, 中文 into _build/html-zh
 #   make test   install (if needed), then lint, unit tests, every notebook, a strict book check, and the built
 #               book opened in headless Chromium (skipped, with the reason, where Chromium is missing)
 SHELL := /bin/bash
@@ -23,15 +23,16 @@ PARALLEL := XLM_COURSE_CONCURRENCY=$(JOBS) OMP_WAIT_POLICY=PASSIVE
 GPU_NOTEBOOKS := chapters/03_joint_pretraining/02_joint_pretraining.ipynb \
 	chapters/03_joint_pretraining/04_finetuning_transfer.ipynb chapters/08_deployment/01_peft.ipynb
 
-.PHONY: book test test-gpu install vendor lab lab-kernel warm-cache lint unit notebooks claims hub-notebooks check-book browser browser-deps student-book pins clean
+.PHONY: book book-en book-zh test test-gpu install vendor lab lab-kernel warm-cache lint unit notebooks claims hub-notebooks gettext check-translations check-book browser browser-deps student-book pins clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): $(BIN)/python constraints.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# torch first, as the local CPU build: otherwise pip would pull a multi-GB CUDA build
-	$(BIN)/python -m pip install --quiet torch==2.13.0
+	# torch first, so that the pins below find it installed. PyPI serves a multi-GB CUDA build on Linux; the CPU
+	# build: make ... TORCH_INDEX=https://download.pytorch.org/whl/cpu (book/setup.md)
+	$(BIN)/python -m pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[book,dev]"
 	rm -f $(VENV)/.xlm-course-*
 	touch $@
@@ -51,13 +52,24 @@ $(VENDOR): package.json package-lock.json tools/vendor_js.py
 
 vendor: $(VENDOR)
 
-book: install vendor warm-cache
-	$(BIN)/jupyter-book build . --builder html
+# Both editions: English into _build/html, Chinese into _build/html-zh. Each page's header links to the same page
+# in the other edition. The Chinese build reads the same executed notebooks from the shared execution cache
+# (_build/.jupyter_cache), so nothing runs twice; `make book-en` or `make book-zh` builds one edition.
+book: book-en book-zh
 	@echo
 	@echo "The book is built. Open: file://$(abspath _build/html/index.html)"
+	@echo "中文版: file://$(abspath _build/html-zh/index.html)"
+
+book-en: install vendor warm-cache
+	$(BIN)/jupyter-book build . --builder html
+
+book-zh: install vendor warm-cache
+	$(BIN)/python tools/i18n.py config zh _build/zh
+	$(BIN)/jupyter-book build . --config _build/zh/_config.yml --path-output _build/zh --builder html
+	ln -sfn zh/_build/html _build/html-zh
 
 test: install
-	$(MAKE) --no-print-directory lint unit notebooks claims hub-notebooks check-book browser
+	$(MAKE) --no-print-directory lint check-translations unit notebooks claims hub-notebooks check-book browser
 
 lint:
 	$(BIN)/ruff check .
@@ -117,19 +129,32 @@ test-gpu: install
 	$(OFFLINE) XLM_COURSE_PROFILE=colab $(BIN)/python -m pytest -p no:cacheprovider --durations=0 \
 		--nbval-lax --nbval-current-env $(GPU_NOTEBOOKS)
 
-# A strict build without executing anything: any warning or broken reference fails it. Nothing runs, so no
-# glued value exists: those warnings alone are silenced (tests/test_claims.py checks every glue reference names
-# a claim its notebook states).
+# The Chinese edition's text: Sphinx's gettext builder extracts every page's and markdown cell's English (never
+# code) and sphinx-intl merges it into locales/zh_CN/LC_MESSAGES/<page>.po: new text comes in untranslated,
+# changed text fuzzy. Translate each empty or fuzzy msgstr (and drop the fuzzy flag); check-translations, part of
+# `make test`, fails until none is left.
+gettext: install
+	$(BIN)/python tools/i18n.py extract
+
+check-translations: install
+	$(BIN)/python tools/i18n.py check
+
+# Both editions built strictly without executing anything: any warning or broken reference fails it. Nothing
+# runs, so no glued value exists: those warnings alone are silenced (tests/test_claims.py checks every glue
+# reference names a claim its notebook states). The Chinese build is linked beside the English one, as in
+# `make book`, so that the browser test follows the language switch.
 check-book: vendor
-	mkdir -p _build/check
-	$(BIN)/python -c "import yaml; c = yaml.safe_load(open('_config.yml')); c['execute']['execute_notebooks'] = 'off'; c['sphinx']['config']['suppress_warnings'] += ['mystnb.glue', 'mystnb.glue_ref']; yaml.safe_dump(c, open('_build/check/_config.yml', 'w'), allow_unicode=True)"
+	$(BIN)/python tools/i18n.py config en _build/check --check
 	$(BIN)/jupyter-book build . --config _build/check/_config.yml --path-output _build/check -W -n --keep-going
+	$(BIN)/python tools/i18n.py config zh _build/check-zh --check
+	$(BIN)/jupyter-book build . --config _build/check-zh/_config.yml --path-output _build/check-zh -W -n --keep-going
+	ln -sfn ../../check-zh/_build/html _build/check/_build/html-zh
 
 # For a class: the student exercise notebooks, and the book with every sphinx-exercise solution hidden.
 student-book: install vendor warm-cache
 	$(BIN)/xlm-course student
 	mkdir -p _build/student
-	$(BIN)/python -c "import yaml; c = yaml.safe_load(open('_config.yml')); c['sphinx']['config']['hide_solutions'] = True; yaml.safe_dump(c, open('_build/student/_config.yml', 'w'), allow_unicode=True)"
+	$(BIN)/python tools/i18n.py config en _build/student --hide-solutions
 	$(BIN)/jupyter-book build . --config _build/student/_config.yml --path-output _build/student
 
 # The pages of the check build, opened in headless Chromium (tests_browser/); a screenshot lands in _build/screenshots.
