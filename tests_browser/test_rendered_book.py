@@ -1,9 +1,11 @@
 """The built book as a reader sees it: every page in headless Chromium (`make browser`, part of `make test`).
 
-Checks that every page of the table of contents renders with its title, that every image on it loads, that the
-Colab launch button of each notebook points at that notebook on GitHub, that every formula is typeset and every
-mermaid diagram drawn from the book's own copies of MathJax and mermaid (no network here: a CDN would leave raw
-TeX), and that the glossary's Chinese is drawn with real glyphs (not the empty boxes of a missing font). A screenshot of one page is kept in
+Checks both editions, English (``html``) and Chinese (``html-zh``, built beside it from the same sources): that
+every page of the table of contents renders with its title (a Chinese one in the Chinese edition), that every
+image on it loads, that the Colab launch button of each notebook points at that notebook on GitHub, that every
+formula is typeset and every mermaid diagram drawn from the book's own copies of MathJax and mermaid (no network
+here: a CDN would leave raw TeX), that Chinese is drawn with real glyphs (not the empty boxes of a missing font),
+and that each page's language switch opens the same page in the other edition. Screenshots are kept in
 ``_build/screenshots/`` for review. Skipped, with the reason shown, where Chromium or the built HTML is missing;
 ``.ci/run`` installs Chromium and a CJK font first, so CI always runs it.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -22,6 +25,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = Path(os.environ.get("XLM_BOOK_HTML", ROOT / "_build" / "check" / "_build" / "html"))
+# The Chinese edition lies beside the English one (`make book` and `make check-book` link it there), and the
+# server serves their common folder, so that the language switch's relative links work as they do on disk.
+EDITIONS = ["html", *(["html-zh"] if (HTML.parent / "html-zh" / "index.html").exists() else [])]
+CJK = re.compile(r"[\u4e00-\u9fff]")
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 # Flags for a sandboxed machine without network: no background connections, no sandbox (root in CI)
@@ -57,7 +64,7 @@ CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 
 @pytest.fixture(scope="module")
 def site():
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(HTML))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(HTML.parent))
     handler.log_message = lambda *args: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -79,21 +86,31 @@ def test_the_table_of_contents_is_complete():
     assert len(PAGES) >= 30 and "book/glossary" in PAGES and "chapters/09_faq/01_faq" in PAGES
 
 
+def test_the_chinese_edition_is_built_beside_the_english_one():
+    assert EDITIONS == ["html", "html-zh"], f"no Chinese edition next to {HTML}: run `make check-book`"
+
+
+@pytest.mark.parametrize("edition", EDITIONS)
 @pytest.mark.parametrize("name", PAGES)
-def test_every_page_renders_with_its_title_and_images(site, page, name):
-    response = page.goto(f"{site}/{name}.html")
+def test_every_page_renders_with_its_title_and_images(site, page, edition, name):
+    response = page.goto(f"{site}/{edition}/{name}.html")
     assert response is not None and response.ok, f"{name}: HTTP {response.status if response else 'none'}"
     page.wait_for_load_state("load")
     title = page.locator("main h1").first
     assert title.count() == 1 and title.inner_text().strip(), f"{name}: no title"
+    if edition == "html-zh":
+        assert CJK.search(title.inner_text()), f"{name}: the Chinese edition's title is not Chinese: {title.inner_text()}"
+        assert page.title().endswith("跨语言 Transformer 实战"), page.title()
     broken = page.evaluate("""() => [...document.images]
         .filter(img => !img.complete || img.naturalWidth === 0).map(img => img.getAttribute('src'))""")
     assert not broken, f"{name}: images that did not load: {broken}"
 
 
+@pytest.mark.parametrize("edition", EDITIONS)
 @pytest.mark.parametrize("name", [name for name in PAGES if (ROOT / f"{name}.ipynb").exists()])
-def test_launch_buttons_open_the_notebook_in_colab(site, page, name):
-    page.goto(f"{site}/{name}.html")
+def test_launch_buttons_open_the_notebook_in_colab(site, page, edition, name):
+    """Both editions launch the same notebook: there is one set of notebooks, whose text the book translates."""
+    page.goto(f"{site}/{edition}/{name}.html")
     links = page.evaluate("() => [...document.querySelectorAll('a')].map(a => a.href)")
     repository = CONFIG["repository"]["url"].removeprefix("https://github.com/")
     expected = f"https://colab.research.google.com/github/{repository}/blob/main/{name}.ipynb"
@@ -117,9 +134,10 @@ RAW_TEX = r"""() => {
 MATHJAX_DONE = "() => window.MathJax && MathJax.startup && MathJax.startup.promise ? MathJax.startup.promise.then(() => true) : null"
 
 
+@pytest.mark.parametrize("edition", EDITIONS)
 @pytest.mark.parametrize("name", PAGES)
-def test_every_formula_is_typeset(site, page, name):
-    page.goto(f"{site}/{name}.html")
+def test_every_formula_is_typeset(site, page, edition, name):
+    page.goto(f"{site}/{edition}/{name}.html")
     page.wait_for_load_state("load")
     formulas = page.locator("main .math").count()
     if formulas:
@@ -142,9 +160,10 @@ def test_some_pages_have_diagrams():
     assert len(DIAGRAM_PAGES) >= 2, DIAGRAM_PAGES
 
 
+@pytest.mark.parametrize("edition", EDITIONS)
 @pytest.mark.parametrize("name", DIAGRAM_PAGES)
-def test_mermaid_diagrams_are_drawn_as_svg(site, page, name):
-    page.goto(f"{site}/{name}.html")
+def test_mermaid_diagrams_are_drawn_as_svg(site, page, edition, name):
+    page.goto(f"{site}/{edition}/{name}.html")
     diagrams = page.locator("main .mermaid")
     assert diagrams.count() >= 1, f"{name}: no mermaid element"
     page.wait_for_function("""() => [...document.querySelectorAll('main .mermaid')]
@@ -162,16 +181,20 @@ def test_the_book_loads_nothing_from_other_hosts(site, page):
 
     page.on("request", record)
     for name in [*DIAGRAM_PAGES, "chapters/04_math/01_objectives_derived"]:
-        page.goto(f"{site}/{name}.html")
+        page.goto(f"{site}/html/{name}.html")
         page.wait_for_load_state("networkidle")
     page.remove_listener("request", record)
     assert hosts == {site.split("/")[2]}, f"requests to other hosts: {sorted(hosts - {site.split('/')[2]})}"
 
 
-def test_the_glossary_draws_chinese_with_real_glyphs(site, page):
-    page.goto(f"{site}/book/glossary.html")
+@pytest.mark.parametrize("edition, name, words", [("html", "book/glossary", ["多模态融合", "跨语言"]),
+                                                   ("html-zh", "chapters/04_math/01_objectives_derived", ["交叉熵", "梯度"])])
+def test_chinese_is_drawn_with_real_glyphs(site, page, edition, name, words):
+    if edition not in EDITIONS:
+        pytest.skip("no Chinese edition")
+    page.goto(f"{site}/{edition}/{name}.html")
     text = page.locator("main").inner_text()
-    assert "多模态融合" in text and "跨语言" in text
+    assert all(word in text for word in words)
     # Draw Chinese characters and two code points no font has, in the page's own font: with no CJK font the
     # characters come out as the same empty box as the unassigned code points.
     drawn = page.evaluate("""() => {
@@ -192,9 +215,37 @@ def test_the_glossary_draws_chinese_with_real_glyphs(site, page):
     assert drawn["chinese"][0] != drawn["missing"][0]
 
 
-def test_a_screenshot_is_kept_for_review(site, page):
+def test_the_chinese_edition_navigates_in_chinese(site, page):
+    if "html-zh" not in EDITIONS:
+        pytest.skip("no Chinese edition")
+    page.goto(f"{site}/html-zh/book/intro.html")
+    navigation = page.locator("nav.bd-links").inner_text()
+    for caption in ("入门", "联合预训练", "部署与效率", "练习", "常见问题与解答"):
+        assert caption in navigation, f"part caption {caption!r} missing from the Chinese navigation"
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
+
+
+@pytest.mark.parametrize("name", ["book/intro", "chapters/03_joint_pretraining/02_joint_pretraining"])
+def test_the_language_switch_opens_the_same_page_in_the_other_edition(site, page, name):
+    if "html-zh" not in EDITIONS:
+        pytest.skip("no Chinese edition")
+    page.goto(f"{site}/html/{name}.html")
+    english = page.locator("main h1").first.inner_text()
+    page.locator("a.btn-language-switch-button").first.click()
+    page.wait_for_load_state("load")
+    assert page.url == f"{site}/html-zh/{name}.html", "the switch opens another tab or another page"
+    chinese = page.locator("main h1").first.inner_text()
+    assert CJK.search(chinese) and chinese != english
+    page.locator("a.btn-language-switch-button").first.click()
+    page.wait_for_load_state("load")
+    assert page.url == f"{site}/html/{name}.html" and page.locator("main h1").first.inner_text() == english
+
+
+@pytest.mark.parametrize("edition", EDITIONS)
+def test_a_screenshot_is_kept_for_review(site, page, edition):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.goto(f"{site}/book/glossary.html")
-    target = SCREENSHOTS / "glossary.png"
+    name = "book/glossary" if edition == "html" else "chapters/03_joint_pretraining/02_joint_pretraining"
+    page.goto(f"{site}/{edition}/{name}.html")
+    target = SCREENSHOTS / f"{edition}-{name.split('/')[-1]}.png"
     page.screenshot(path=str(target), full_page=False)
     assert target.stat().st_size > 10_000
