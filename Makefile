@@ -55,7 +55,8 @@ vendor: $(VENDOR)
 # Both editions: English into _build/html, Chinese into _build/html-zh. Each page's header links to the same page
 # in the other edition. The Chinese build reads the same executed notebooks from the shared execution cache
 # (_build/.jupyter_cache), so nothing runs twice; `make book-en` or `make book-zh` builds one edition.
-book: book-en book-zh
+book: book-en
+	$(MAKE) --no-print-directory book-zh  # after the English build, even under make -j: it reads the cache
 	@echo
 	@echo "The book is built. Open: file://$(abspath _build/html/index.html)"
 	@echo "中文版: file://$(abspath _build/html-zh/index.html)"

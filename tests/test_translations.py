@@ -186,3 +186,48 @@ def test_language_switch_links_to_the_same_page_in_the_other_edition(page, url):
     [button] = context["header_buttons"]
     assert button["url"] == url and button["text"] == "中文"
     assert f'hreflang="zh-CN" href="{url}"' in context["metatags"]
+
+
+def _glue_book(tmp_path: Path, extensions: list[str]) -> Path:
+    """A one-notebook Sphinx project in Chinese whose translated paragraph glues a number from the notebook."""
+    import json
+
+    from babel.messages.catalog import Catalog
+    from babel.messages.pofile import write_po
+
+    source = tmp_path / "src"
+    source.mkdir(parents=True)
+    (source / "conf.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(ROOT / 'book' / '_ext')!r})\nextensions = {extensions!r}\n"
+        "language = 'zh_CN'\nlocale_dirs = ['locales']\ngettext_compact = False\nnb_execution_mode = 'off'\n",
+        encoding="utf-8")
+    sentence = "Swahili is seen {glue:text}`upsampling:.1f` times as often."
+    glued = {"output_type": "display_data", "data": {"text/plain": "3.14159"},
+             "metadata": {"scrapbook": {"name": "upsampling", "mime_prefix": ""}}}
+    notebook = {"nbformat": 4, "nbformat_minor": 5, "metadata": {"kernelspec": {"name": "python3",
+                "display_name": "Python 3", "language": "python"}}, "cells": [
+        {"cell_type": "markdown", "id": "a", "metadata": {}, "source": f"# Sampling\n\n{sentence}"},
+        {"cell_type": "code", "id": "b", "metadata": {}, "execution_count": 1, "source": "glue(...)",
+         "outputs": [glued]}]}
+    (source / "index.ipynb").write_text(json.dumps(notebook), encoding="utf-8")
+    catalog = Catalog(locale="zh_CN")
+    catalog.add("Sampling", "采样")
+    catalog.add(sentence, "斯瓦希里语被看到的次数是原来的 {glue:text}`upsampling:.1f` 倍。")
+    (source / "locales" / "zh_CN" / "LC_MESSAGES").mkdir(parents=True)
+    with open(source / "locales" / "zh_CN" / "LC_MESSAGES" / "index.po", "wb") as handle:
+        write_po(handle, catalog)
+    from sphinx.application import Sphinx
+
+    out = tmp_path / "html"
+    Sphinx(str(source), str(source), str(out), str(tmp_path / "doctrees"), "html", status=None,
+           warning=None, freshenv=True).build()
+    return out / "index.html"
+
+
+def test_a_glued_number_renders_inside_a_translated_paragraph(tmp_path):
+    """book/_ext/glue_in_translations.py: without it, myst-nb finds no glue data in a translated paragraph and
+    the number is left out of the Chinese page."""
+    with_it = _glue_book(tmp_path / "with", ["myst_nb", "glue_in_translations"]).read_text(encoding="utf-8")
+    assert '原来的 <span class="pasted-text">3.1</span> 倍' in with_it
+    without = _glue_book(tmp_path / "without", ["myst_nb"]).read_text(encoding="utf-8")
+    assert "斯瓦希里语被看到的次数是原来的" in without and "pasted-text" not in without

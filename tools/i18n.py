@@ -6,6 +6,8 @@ cells and their outputs are never messages, so both editions show the same code 
 
 * ``config EDITION OUT`` writes the Jupyter Book config of an edition (``en`` or ``zh``) to ``OUT/_config.yml``;
   ``--check`` makes it the strict check build's (nothing executed, glue warnings silenced as in check-book).
+* ``extract`` (``make gettext``) runs the gettext builder into ``_build/gettext`` and merges its templates into
+  ``locales/`` with sphinx-intl: new messages come in empty, changed ones fuzzy, removed ones obsolete.
 * ``check`` extracts fresh templates and merges them into a copy of the catalogues, exactly as ``make gettext``
   would, then fails on every message that is untranslated or fuzzy. Without the merge, a changed English
   paragraph would merely be missing from the catalogue and the Chinese page would fall back to English unseen;
