@@ -1,7 +1,8 @@
 # The course's two commands:
 #   make book   install (if needed) and build the executed book: English into _build/html, 中文 into _build/html-zh
-#   make test   install (if needed), then lint, unit tests, every notebook, a strict book check, and the built
-#               book opened in headless Chromium (skipped, with the reason, where Chromium is missing)
+#   make test   install (if needed), then lint, the translation check, unit tests, every notebook, a strict check
+#               of both editions, and both opened in headless Chromium (skipped, with the reason, where Chromium
+#               is missing)
 SHELL := /bin/bash
 .ONESHELL:
 .SHELLFLAGS := -eu -o pipefail -c
@@ -154,7 +155,6 @@ check-book: vendor
 # For a class: the student exercise notebooks, and the book with every sphinx-exercise solution hidden.
 student-book: install vendor warm-cache
 	$(BIN)/xlm-course student
-	mkdir -p _build/student
 	$(BIN)/python tools/i18n.py config en _build/student --hide-solutions
 	$(BIN)/jupyter-book build . --config _build/student/_config.yml --path-output _build/student
 
