@@ -13,6 +13,7 @@ from xlm_course.deployment.adapters import (
     add_adapters,
     add_lora,
     add_prefix,
+    freeze_except,
     merge_lora,
 )
 from xlm_course.models import count_parameters
@@ -39,6 +40,32 @@ def test_lora_starts_at_the_base_and_merges_exactly(d_in, d_out, rank, alpha, se
     torch.testing.assert_close(lora(x), expected)
     torch.testing.assert_close(lora.merged()(x), lora(x), rtol=1e-5, atol=1e-5)
     assert sum(p.numel() for p in lora.parameters() if p.requires_grad) == rank * (d_in + d_out)
+
+
+def _bert_classifier():
+    from transformers import BertConfig, BertForSequenceClassification
+    config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=32, num_labels=3)
+    return BertForSequenceClassification(config)  # e5-small's shape: bert.pooler.dense, then classifier
+
+
+def test_train_also_reaches_a_module_anywhere_in_the_path():
+    # 8.1's e5-small + LoRA: "pooler" must train bert.pooler.dense.* (matching the name's start left it frozen)
+    model = add_lora(_bert_classifier(), train_also=("classifier", "pooler"))
+    trainable = {name for name, parameter in model.named_parameters() if parameter.requires_grad}
+    assert {"bert.pooler.dense.weight", "bert.pooler.dense.bias", "classifier.weight", "classifier.bias"} <= trainable
+    assert all("lora_" in name or "pooler" in name or name.startswith("classifier.") for name in trainable)
+    assert not any(name.startswith("bert.embeddings") for name in trainable)
+
+
+def test_train_also_matches_whole_parts_only_and_names_what_exists():
+    model = _bert_classifier()
+    with pytest.raises(ValueError, match=r"names no parameter.*\['pool'\].*bert\.pooler\.dense"):
+        freeze_except(model, ("classifier", "pool"))  # a part of a name is not a module
+    with pytest.raises(TypeError, match="sequence of module names"):
+        freeze_except(model, "pooler")
+    freeze_except(model, ("bert.pooler",))  # several parts, consecutive
+    assert model.bert.pooler.dense.weight.requires_grad and not model.classifier.weight.requires_grad
 
 
 def test_lora_and_adapter_reject_bad_sizes():

@@ -147,11 +147,35 @@ def _replace(model: nn.Module, suffixes: Sequence[str], wrap) -> list[str]:
 
 
 def freeze_except(model: nn.Module, train_also: Sequence[str] = ("classifier",)) -> None:
-    """Freeze every parameter but the adapters' (LoRA, bottleneck, prefix) and those under ``train_also``."""
+    """Freeze every parameter but the adapters' (LoRA, bottleneck, prefix) and those under ``train_also``.
+
+    An entry of ``train_also`` names a module by one or more whole parts of its dotted path, anywhere in it:
+    ``"pooler"`` trains ``bert.pooler.dense.*``, ``"classifier"`` trains ``classifier.*``. (Matching by the name's
+    beginning left BERT's pooler, ``bert.pooler``, frozen at its random initialisation: chapter 8.1.) An entry
+    that names no parameter is an error listing the modules there are, never a silent no-op.
+    """
+    if isinstance(train_also, str):
+        raise TypeError(f"train_also must be a sequence of module names, got the string {train_also!r}: "
+                        f"write ({train_also!r},)")
+    wanted = {entry: tuple(entry.split(".")) for entry in train_also}
+    matched = set()
     for name, parameter in model.named_parameters():
-        parts = name.split(".")
+        parts = tuple(name.split("."))
         own = any(part in parts for part in ("lora_A", "lora_B", "down", "up", "prefix_keys", "prefix_values"))
-        parameter.requires_grad_(own or any(name.startswith(prefix + ".") for prefix in train_also))
+        hits = {entry for entry, run in wanted.items() if _contains_run(parts[:-1], run)}
+        matched |= hits
+        parameter.requires_grad_(own or bool(hits))
+    missing = [entry for entry in train_also if entry not in matched]
+    if missing:
+        modules = sorted({".".join(part for part in name.split(".")[:-1] if not part.isdigit())
+                          for name, _ in model.named_parameters()})
+        raise ValueError(f"train_also names no parameter of this model: {missing}. An entry is one or more whole "
+                         f"parts of a module's dotted name; the modules with parameters are: {modules}")
+
+
+def _contains_run(parts: tuple[str, ...], run: tuple[str, ...]) -> bool:
+    """Whether ``run`` occurs as consecutive elements of ``parts``."""
+    return any(parts[start:start + len(run)] == run for start in range(len(parts) - len(run) + 1))
 
 
 def add_lora(model: nn.Module, target_modules: Sequence[str] = ("query", "value"), rank: int = 8,
