@@ -102,6 +102,18 @@ def test_alignment_makes_pairs_retrievable():
     assert after.loc["xx", "chance@5"] == pytest.approx(5 / 32)
 
 
+def test_alignment_computes_its_symmetric_loss_once_per_step(monkeypatch):
+    import xlm_course.multimodal.alignment as alignment
+
+    calls = []
+    real = alignment.info_nce
+    monkeypatch.setattr(alignment, "info_nce", lambda *args, **kwargs: calls.append(1) or real(*args, **kwargs))
+    images, text = torch.rand(8, 3, 8, 8), torch.randn(8, 16)
+    aligner = ImageTextAligner(ImageEncoder(dim=16, channels=(8, 8, 16)), 16, 16, dim=16)
+    train_aligner(aligner, text, images, MultimodalConfig(steps=3, batch_size=8, warmup_steps=0))
+    assert len(calls) == 3  # info_nce is symmetric already: one call per step, not one per direction
+
+
 def test_bad_input_is_refused_clearly():
     with pytest.raises(ValueError, match="head must be one of"):
         MultimodalClassifier(ImageEncoder(), "sum", 4, 64, 3)

@@ -54,6 +54,17 @@ def test_info_nce_at_uniform_scores_is_log_n():
     torch.testing.assert_close(info_nce(a, a), torch.log(torch.tensor(8.0)))
 
 
+@settings(deadline=None, max_examples=30)
+@given(st.integers(2, 9), st.integers(2, 8), st.floats(0.02, 2.0), st.integers(0, 10**6))
+def test_symmetric_info_nce_is_the_same_loss_either_way_round(n, d, temperature, seed):
+    # so (info_nce(a, b) + info_nce(b, a)) / 2 computes one loss twice (3.6 did)
+    generator = torch.Generator().manual_seed(seed)
+    a, b = torch.randn(n, d, generator=generator), torch.randn(n, d, generator=generator)
+    torch.testing.assert_close(info_nce(a, b, temperature), info_nce(b, a, temperature))
+    one_way = info_nce(a, b, temperature, symmetric=False), info_nce(b, a, temperature, symmetric=False)
+    torch.testing.assert_close(info_nce(a, b, temperature), (one_way[0] + one_way[1]) / 2)
+
+
 def test_info_nce_gradcheck():
     a = torch.randn(6, 5, dtype=torch.float64, requires_grad=True)
     b = torch.randn(6, 5, dtype=torch.float64, requires_grad=True)

@@ -58,8 +58,10 @@ def info_nce(anchors: torch.Tensor, positives: torch.Tensor, temperature: float 
              symmetric: bool = True) -> torch.Tensor:
     """InfoNCE with in-batch negatives: row i of ``anchors`` must match row i of ``positives``.
 
-    s_ij = cos(a_i, b_j) / τ and L = mean_i −log softmax_j(s_ij)[i]; with ``symmetric`` the loss of the
-    other direction (b → a) is averaged in, as in translation ranking {cite}`feng2022labse`.
+    s_ij = cos(a_i, b_j) / τ and L = mean_i −log softmax_j(s_ij)[i] {cite}`oord2018representation`; with
+    ``symmetric`` the loss of the other direction (b → a, the columns of s) is averaged in, so swapping the
+    arguments gives the same loss. LaBSE's bidirectional ranking loss {cite}`feng2022labse` is this with an
+    additive margin subtracted from s_ii.
     """
     if anchors.shape != positives.shape or anchors.ndim != 2:
         raise ValueError(f"anchors and positives must both be (N, d), got {tuple(anchors.shape)} and "

@@ -43,7 +43,8 @@ class ImageTextAligner(nn.Module):
 def train_aligner(aligner: ImageTextAligner, text: torch.Tensor, images: torch.Tensor,
                   config: MultimodalConfig = MultimodalConfig()) -> History:
     """Symmetric InfoNCE on (image, text) pairs: row i's picture and name are the positives, the other rows of
-    the batch the negatives, in both directions."""
+    the batch the negatives, in both directions (picture → names and name → pictures, averaged: one
+    :func:`~xlm_course.objectives.info_nce` call, which is symmetric by default)."""
     check_rows(text, images)
     rows = batches(len(text), config)
 
@@ -53,8 +54,7 @@ def train_aligner(aligner: ImageTextAligner, text: torch.Tensor, images: torch.T
 
     def loss_fn(model: ImageTextAligner, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         pictures, names = model.embed_images(batch["images"]), model.embed_texts(batch["text"])
-        loss = (info_nce(pictures, names, config.temperature) + info_nce(names, pictures, config.temperature)) / 2
-        return {"loss": loss}
+        return {"loss": info_nce(pictures, names, config.temperature)}
 
     return train(aligner, loss_fn, batch_fn, config.training(progress=False))
 
