@@ -254,3 +254,15 @@ def test_zero_shot_table_takes_another_trainer_but_not_with_prepare(tiny_bert, t
     with pytest.raises(ValueError, match="prepare or another fit"):
         zero_shot_table({"probe": tiny_bert}, task, seeds=[0], config=config, fit=linear_probe,
                         prepare=lambda model: model)
+
+
+def test_published_xnli_rows_match_the_papers_averages_and_give_target_only_ratios():
+    from xlm_course.transfer import XNLI_PAPER_AVERAGE, xnli_zero_shot
+
+    table = xnli_zero_shot()
+    assert list(table.index[:1]) == ["en"] and len(table) == 15
+    for model, average in XNLI_PAPER_AVERAGE.items():  # a mistyped digit would move the mean
+        assert abs(100 * table[model].mean() - average) < 0.05, model
+    # 3.4 compares like with like: the course's ratio leaves English out, so the published one must too
+    assert round(transfer_ratio(table["XLM-R large"]), 2) == 0.90  # not 80.9 / 89.1 = 0.91
+    assert round(transfer_ratio(table["mBERT"]), 2) == 0.79  # not 66.3 / 82.1 = 0.81

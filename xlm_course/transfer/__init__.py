@@ -1,8 +1,8 @@
 """Fine-tune on some languages, test on every language: zero-shot cross-lingual transfer (chapters 3.4–3.5, 6).
 
-Four concepts, one module each: :mod:`.encoders` (where a classifier's encoder comes from), :mod:`.tasks`
-(labelled tasks split by concept), :mod:`.finetuning` (config, fine-tuning, prediction, evaluation) and
-:mod:`.tables` (the zero-shot tables). Everything is importable from here.
+Five concepts, one module each: :mod:`.encoders` (where a classifier's encoder comes from), :mod:`.tasks`
+(labelled tasks split by concept), :mod:`.finetuning` (config, fine-tuning, prediction, evaluation),
+:mod:`.tables` (the zero-shot tables) and :mod:`.published` (the published results they are set beside). Everything is importable from here.
 """
 
 from .encoders import (
@@ -25,6 +25,7 @@ from .finetuning import (
     linear_probe,
     predict,
 )
+from .published import XNLI_PAPER_AVERAGE, xnli_zero_shot
 from .tables import (
     few_shot_curve,
     mean_and_std,
@@ -37,9 +38,9 @@ from .tables import (
 from .tasks import ClassificationTask, emoji_category_task, emoji_sentiment_task
 
 __all__ = [
-    "DOWNSTREAM_LANGUAGES", "DOWNSTREAM_SETUP", "ClassificationTask", "EncoderSource", "FineTuneConfig",
-    "FineTuned", "LinearProbeConfig", "PooledClassifier", "course_encoder", "course_encoders", "downstream_mlm", "e5_small",
-    "emoji_category_task", "emoji_sentiment_task", "evaluate", "few_shot_curve", "finetune", "linear_probe",
-    "mean_and_std", "model_selection", "predict", "replace_config",
-    "transfer_matrix", "transfer_ratio", "transfer_summary", "zero_shot_table",
+    "DOWNSTREAM_LANGUAGES", "DOWNSTREAM_SETUP", "XNLI_PAPER_AVERAGE", "ClassificationTask", "EncoderSource",
+    "FineTuneConfig", "FineTuned", "LinearProbeConfig", "PooledClassifier", "course_encoder", "course_encoders",
+    "downstream_mlm", "e5_small", "emoji_category_task", "emoji_sentiment_task", "evaluate", "few_shot_curve",
+    "finetune", "linear_probe", "mean_and_std", "model_selection", "predict", "replace_config",
+    "transfer_matrix", "transfer_ratio", "transfer_summary", "xnli_zero_shot", "zero_shot_table",
 ]
