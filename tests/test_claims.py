@@ -99,6 +99,21 @@ def test_the_table_is_thinnest_first_and_names_unrecorded_claims(tmp_path, monke
     assert main(["claims", "--folder", str(tmp_path / "empty")]) == 1
 
 
+def test_the_table_takes_each_claims_thinnest_run_and_shows_the_sentence_that_glues_it(tmp_path, monkeypatch):
+    for run, value in (("fp32", 0.9), ("bf16", 0.55)):
+        monkeypatch.setenv("XLM_COURSE_CLAIMS", str(tmp_path / run))
+        claim("share", value, ">", 0.5, "more than half", glue=False)
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell('claim("share", x, ">", 0.5, "more than half")'),
+        nbformat.v4.new_markdown_cell("Intro. The picture gets {glue:text}`share:.2f` of the vector. Next one.")])
+    path = tmp_path / "page.ipynb"
+    nbformat.write(notebook, path)
+    table, missing = claims_table([tmp_path / "fp32", tmp_path / "bf16"], [path])
+    row = table.splitlines()[2]
+    assert "| +10.0% | fp32 +80.0% / bf16 +10.0% |" in row and missing == []
+    assert "The picture gets {glue:text}`share:.2f` of the vector." in row and "Next one" not in row
+
+
 def test_every_claim_key_is_stated_in_one_notebook_only():
     stated = claims_in_sources(NOTEBOOKS)
     numbers: dict[str, list[str]] = {}

@@ -178,18 +178,63 @@ def claims_in_sources(paths: Iterable[str | Path]) -> dict[str, list[Path]]:
     return found
 
 
-def claims_table(folder: str | Path, notebooks: Iterable[str | Path] = ()) -> tuple[str, list[str]]:
+GLUE_REFERENCE = re.compile(r"\{glue:text\}`(?:[^`:]*::)?([a-z][a-z0-9_]*)[^`]*`")
+
+
+def glued_sentences(paths: Iterable[str | Path]) -> dict[str, list[str]]:
+    """Each glue key and the prose sentences (of notebook markdown cells or Markdown pages) that show it, so a
+    reviewer reads a claim and the sentence it backs side by side."""
+    import nbformat
+
+    found: dict[str, list[str]] = {}
+    for path in paths:
+        path = Path(path)
+        if path.suffix == ".ipynb":
+            texts = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown"]
+        else:
+            texts = [path.read_text(encoding="utf-8")]
+        for text in texts:
+            for paragraph in re.split(r"\n\s*\n", text):
+                flat = " ".join(paragraph.split())
+                for sentence in re.split(r"(?<=[.!?])\s+(?=[A-Z*(])", flat):
+                    for key in dict.fromkeys(GLUE_REFERENCE.findall(sentence)):
+                        found.setdefault(key, []).append(sentence)
+    return found
+
+
+def claims_table(folders: str | Path | Iterable[str | Path], notebooks: Iterable[str | Path] = (),
+                 pages: Iterable[str | Path] = ()) -> tuple[str, list[str]]:
     """A markdown table of the recorded claims, thinnest margin first, and the keys stated in ``notebooks``
-    but never recorded (a notebook that did not run)."""
+    but never recorded (a notebook that did not run).
+
+    ``folders`` is one folder of records or several, one per run (fp32 and bf16, say): a claim's margin is then
+    its thinnest over the runs, and each run's margin is shown. Each row carries the prose sentence that glues
+    the claim's value (from ``notebooks`` and the Markdown ``pages``), or "not glued" where the prose only
+    paraphrases it.
+    """
+    folders = [Path(folders)] if isinstance(folders, (str, Path)) else [Path(f) for f in folders]
+    notebooks = list(notebooks)
     stated = claims_in_sources(notebooks)
-    claims = sorted(read_claims(folder), key=lambda c: c.margin)
-    if stated:  # a record whose key no notebook states any more is stale (a renamed claim): leave it out
-        claims = [c for c in claims if c.key in stated]
-    rows = ["| margin | notebook | claim | value | needs | sentence |", "|---:|---|---|---:|---|---|"]
-    for c in claims:
+    sentences = glued_sentences([*notebooks, *pages])
+    runs: dict[str, dict[str, Claim]] = {}
+    for folder in folders:
+        for c in read_claims(folder):
+            if stated and c.key not in stated:  # a record whose key no notebook states any more is stale
+                continue
+            runs.setdefault(c.key, {})[str(folder)] = c
+    thinnest = sorted(((min(by_run.values(), key=lambda c: c.margin), by_run) for by_run in runs.values()),
+                      key=lambda pair: pair[0].margin)
+    several = len(folders) > 1
+    header = "| margin | " + ("margins per run | " if several else "") + "notebook | claim | value | needs | says | prose |"
+    rows = [header, "|---:|" + ("---|" if several else "") + "---|---|---:|---|---|---|"]
+    for c, by_run in thinnest:
         where = ", ".join(str(p) for p in stated.get(c.key, [])) or "?"
         needs = (f"between {c.threshold[0]:.3g} and {c.threshold[1]:.3g}" if c.op == "between"
                  else f"{c.op} {c.threshold:.4g}")
-        rows.append(f"| {c.margin:+.1%} | {where} | `{c.key}` | {c.value:.4g} | {needs} | {c.says} |")
-    missing = sorted(set(stated) - {c.key for c in claims})
+        per_run = " / ".join(f"{Path(run).name} {r.margin:+.1%}" if r else f"{Path(run).name} —"
+                             for run, r in ((str(f), by_run.get(str(f))) for f in folders))
+        prose = " ⋯ ".join(sentences.get(c.key, [])).replace("|", "\\|") or "not glued"
+        rows.append(f"| {c.margin:+.1%} | " + (f"{per_run} | " if several else "")
+                    + f"{where} | `{c.key}` | {c.value:.4g} | {needs} | {c.says} | {prose} |")
+    missing = sorted(set(stated) - set(runs))
     return "\n".join(rows), missing

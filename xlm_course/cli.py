@@ -102,13 +102,15 @@ def _claims(args: argparse.Namespace) -> int:
 
     from .claims import claims_table
 
-    folder = Path(args.folder)
+    folders = [Path(folder) for folder in args.folder or ["_build/claims"]]
     notebooks = sorted(Path(args.root).glob("chapters/*/*.ipynb"))
-    if not folder.is_dir() or not any(folder.glob("*.json")):
-        print(f"no claims recorded in {folder}: run `make notebooks` first (it sets XLM_COURSE_CLAIMS)",
-              file=sys.stderr)
-        return 1
-    table, missing = claims_table(folder, notebooks)
+    pages = sorted(Path(args.root).glob("chapters/*/*.md")) + sorted(Path(args.root).glob("book/*.md"))
+    for folder in folders:
+        if not folder.is_dir() or not any(folder.glob("*.json")):
+            print(f"no claims recorded in {folder}: run `make notebooks` first (it sets XLM_COURSE_CLAIMS)",
+                  file=sys.stderr)
+            return 1
+    table, missing = claims_table(folders, notebooks, pages)
     print(table)
     if missing:
         print(f"\n{len(missing)} claims stated in the notebooks were not recorded (did every notebook run?): "
@@ -148,7 +150,8 @@ def parser() -> argparse.ArgumentParser:
     hub.add_argument("cache_dir", help="the folder to use as HF_HUB_CACHE")
     hub.set_defaults(run=_hub_stand_ins)
     claims = commands.add_parser("claims", help="every claim the notebooks recorded, thinnest margin first")
-    claims.add_argument("--folder", default="_build/claims", help="where `make notebooks` recorded them")
+    claims.add_argument("--folder", action="append", help="where `make notebooks` recorded them (default "
+                        "_build/claims); repeat it for several runs (fp32 and bf16): each claim's thinnest margin")
     claims.add_argument("--root", default=".", help="the course's folder (its chapters/ are read for the keys)")
     claims.set_defaults(run=_claims)
     return main
