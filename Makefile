@@ -1,6 +1,6 @@
 # The course's two commands:
 #   make book   install (if needed) and build the executed book: English into _build/html, 中文 into _build/html-zh
-#   make test   install (if needed), then lint, the translation check, unit tests, every notebook, a strict check
+#   make test   install (if needed), then lint, the numbers and translation checks, unit tests, every notebook, a strict check
 #               of both editions, and both opened in headless Chromium (skipped, with the reason, where Chromium
 #               is missing)
 SHELL := /bin/bash
@@ -24,7 +24,7 @@ PARALLEL := XLM_COURSE_CONCURRENCY=$(JOBS) OMP_WAIT_POLICY=PASSIVE
 GPU_NOTEBOOKS := chapters/03_joint_pretraining/02_joint_pretraining.ipynb \
 	chapters/03_joint_pretraining/04_finetuning_transfer.ipynb chapters/08_deployment/01_peft.ipynb
 
-.PHONY: book book-en book-zh test test-gpu install vendor lab lab-kernel warm-cache lint unit notebooks claims hub-notebooks gettext check-translations check-book browser browser-deps student-book pins clean
+.PHONY: book book-en book-zh test test-gpu install vendor lab lab-kernel warm-cache lint unit notebooks claims check-numbers test-profiles notebooks-fp32 hub-notebooks gettext check-translations check-book browser browser-deps student-book pins clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -71,7 +71,7 @@ book-zh: install vendor warm-cache
 	ln -sfn zh/_build/html _build/html-zh
 
 test: install
-	$(MAKE) --no-print-directory lint check-translations unit notebooks claims hub-notebooks check-book browser
+	$(MAKE) --no-print-directory lint check-numbers check-translations unit notebooks claims hub-notebooks check-book browser
 
 lint:
 	$(BIN)/ruff check .
@@ -107,9 +107,38 @@ notebooks: warm-cache
 	$(OFFLINE) $(PARALLEL) XLM_COURSE_CLAIMS=$(CLAIMS) $(BIN)/python -m pytest -p no:cacheprovider -n $(JOBS) --dist loadfile --durations=0 \
 		--nbval-lax --nbval-current-env $(NOTEBOOKS)
 
-# Every claim of the book with its value, threshold and margin, thinnest first (after `make notebooks`).
+# Every numeral in the prose of the book's pages is glued, in math, code, a role or a link, or listed with its reason
+# in book/numbers_allowlist.yml (tools/numbers.py names file, cell and sentence of each one that is not).
+check-numbers:
+	$(BIN)/python tools/numbers.py
+
+# The same notebooks in fp32 whatever the hardware (a CPU without bf16 units chooses it anyway): every claim must
+# hold in both precisions. The records go to _build/claims-fp32, which `make claims` then reads beside the default.
+notebooks-fp32: warm-cache
+	rm -rf $(CLAIMS)-fp32
+	$(OFFLINE) $(PARALLEL) XLM_COURSE_PRECISION=fp32 XLM_COURSE_CLAIMS=$(CLAIMS)-fp32 $(BIN)/python -m pytest \
+		-p no:cacheprovider -n $(JOBS) --dist loadfile --durations=0 --nbval-lax --nbval-current-env $(NOTEBOOKS)
+
+# Every claim of the book with its value, threshold, margin and the sentence that glues it, thinnest first (after
+# `make notebooks`); with the records of `make notebooks-fp32` as well, each claim's thinnest margin over both runs.
 claims:
-	$(BIN)/xlm-course claims --folder $(CLAIMS) | tee _build/claims.md
+	$(BIN)/xlm-course claims --folder $(CLAIMS) $(if $(wildcard $(CLAIMS)-fp32/*.json),--folder $(CLAIMS)-fp32) \
+		| tee _build/claims.md
+
+# Every notebook under the two other profiles (not part of `make test`: it runs the book twice more). `hub` loads
+# xlm-roberta-base and e5-small through from_pretrained from a Hugging Face cache of local stand-ins (see
+# hub-notebooks); `colab` needs CUDA, and says so and succeeds where there is none.
+test-profiles: warm-cache
+	$(OFFLINE) $(BIN)/xlm-course hub-stand-ins _build/hub-cache
+	$(OFFLINE) $(PARALLEL) XLM_COURSE_PROFILE=hub HF_HUB_CACHE=$(abspath _build/hub-cache) \
+		XLM_COURSE_CLAIMS=$(CLAIMS)-hub $(BIN)/python -m pytest -p no:cacheprovider -n $(JOBS) --dist loadfile \
+		--durations=0 --nbval-lax --nbval-current-env $(NOTEBOOKS)
+	if $(BIN)/python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
+		$(OFFLINE) XLM_COURSE_PROFILE=colab XLM_COURSE_CLAIMS=$(CLAIMS)-colab $(BIN)/python -m pytest \
+			-p no:cacheprovider --durations=0 --nbval-lax --nbval-current-env $(NOTEBOOKS)
+	else
+		echo "test-profiles: torch.cuda.is_available() is False here, so the colab profile was not run"
+	fi
 
 # The hub profile's code path, offline: two notebooks under XLM_COURSE_PROFILE=hub, where from_pretrained loads
 # xlm-roberta-base and intfloat/multilingual-e5-small from a Hugging Face cache holding local stand-ins (the

@@ -60,15 +60,11 @@ def test_an_allowlist_phrase_that_matches_nothing_is_stale_and_a_reason_is_requi
         numbers.check(root, root / "bad.yml")
 
 
-def test_the_debt_only_shrinks_a_new_typed_number_or_a_paid_line_fails(tmp_path, monkeypatch, capsys):
-    root = _book(tmp_path, "α = 0.3. It trains 0.13% of its weights.\n", ["About 60,000 tokens.\n"])
+
+def test_the_command_fails_on_a_typed_number_and_passes_when_it_is_glued(tmp_path, monkeypatch, capsys):
+    root = _book(tmp_path, "α = 0.3. It took 25 seconds.\n")
     monkeypatch.setattr(numbers, "ROOT", root)
-    debt, allow = root / "debt.txt", ["--allowlist", str(root / "allow.yml"), "--debt", str(root / "debt.txt")]
-    assert numbers.main([*allow, "--write-debt"]) == 0 and len(numbers.read_debt(debt)) == 2
-    assert numbers.main(allow) == 0  # the old ones are known
-    (root / "page.md").write_text("α = 0.3. It trains 0.13% of its weights. It took 25 seconds.\n", encoding="utf-8")
-    assert numbers.main(allow) == 1
-    out = capsys.readouterr().out
-    assert "'25' typed in" in out and "0.13%" not in out.split("debt line")[0].split("typed in")[0]
-    (root / "page.md").write_text("α = 0.3. Nothing else.\n", encoding="utf-8")
-    assert numbers.main(allow) == 1 and "debt line no longer found" in capsys.readouterr().out
+    assert numbers.main(["--allowlist", str(root / "allow.yml")]) == 1
+    assert "page.md: '25' typed in «It took 25 seconds.»" in capsys.readouterr().out
+    (root / "page.md").write_text("α = 0.3. It took {glue:text}`seconds:.0f` seconds.\n", encoding="utf-8")
+    assert numbers.main(["--allowlist", str(root / "allow.yml")]) == 0
