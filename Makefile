@@ -108,9 +108,9 @@ notebooks: warm-cache
 		--nbval-lax --nbval-current-env $(NOTEBOOKS)
 
 # Every numeral in the prose of the book's pages is glued, in math, code, a role or a link, or listed with its reason
-# in book/numbers_allowlist.yml (tools/numbers.py names file, cell and sentence of each one that is not).
+# in book/numbers_allowlist.yml (tools/typed_numbers.py names file, cell and sentence of each one that is not).
 check-numbers:
-	$(BIN)/python tools/numbers.py
+	$(BIN)/python tools/typed_numbers.py
 
 # The same notebooks in fp32 whatever the hardware (a CPU without bf16 units chooses it anyway): every claim must
 # hold in both precisions. The records go to _build/claims-fp32, which `make claims` then reads beside the default.

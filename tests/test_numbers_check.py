@@ -1,4 +1,4 @@
-"""tools/numbers.py: a number typed into the prose fails `make check-numbers`, with its file, cell and sentence."""
+"""tools/typed_numbers.py: a number typed into the prose fails `make check-numbers`, with its file, cell and sentence."""
 
 import importlib.util
 import json
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("numbers_check", ROOT / "tools" / "numbers.py")
+spec = importlib.util.spec_from_file_location("numbers_check", ROOT / "tools" / "typed_numbers.py")
 numbers = importlib.util.module_from_spec(spec)
 sys.modules["numbers_check"] = numbers  # dataclasses look their module up there
 spec.loader.exec_module(numbers)
