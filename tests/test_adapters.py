@@ -64,6 +64,9 @@ def test_train_also_matches_whole_parts_only_and_names_what_exists():
         freeze_except(model, ("classifier", "pool"))  # a part of a name is not a module
     with pytest.raises(TypeError, match="sequence of module names"):
         freeze_except(model, "pooler")
+    for bad in (("",), ("bert..pooler",), (3,)):
+        with pytest.raises(ValueError, match="dotted module names"):
+            freeze_except(model, bad)
     freeze_except(model, ("bert.pooler",))  # several parts, consecutive
     assert model.bert.pooler.dense.weight.requires_grad and not model.classifier.weight.requires_grad
 

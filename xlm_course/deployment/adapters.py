@@ -157,6 +157,10 @@ def freeze_except(model: nn.Module, train_also: Sequence[str] = ("classifier",))
     if isinstance(train_also, str):
         raise TypeError(f"train_also must be a sequence of module names, got the string {train_also!r}: "
                         f"write ({train_also!r},)")
+    bad = [entry for entry in train_also if not isinstance(entry, str) or not all(entry.split("."))]
+    if bad:
+        raise ValueError(f"train_also entries must be dotted module names such as 'pooler' or 'bert.pooler', "
+                         f"got {bad!r}")
     wanted = {entry: tuple(entry.split(".")) for entry in train_also}
     matched = set()
     for name, parameter in model.named_parameters():

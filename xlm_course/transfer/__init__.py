@@ -2,7 +2,8 @@
 
 Five concepts, one module each: :mod:`.encoders` (where a classifier's encoder comes from), :mod:`.tasks`
 (labelled tasks split by concept), :mod:`.finetuning` (config, fine-tuning, prediction, evaluation),
-:mod:`.tables` (the zero-shot tables) and :mod:`.published` (the published results they are set beside). Everything is importable from here.
+:mod:`.tables` (the zero-shot tables) and :mod:`.published` (the published results they are set beside).
+Everything is importable from here.
 """
 
 from .encoders import (
