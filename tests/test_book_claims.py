@@ -100,3 +100,21 @@ def test_the_setup_pages_profile_sizes_are_the_profiles():
         assert (int(hidden), int(layers), int(vocab) * 1000, int(steps.replace(",", ""))) == (
             p.hidden_size, p.num_layers, p.vocab_size, p.train_steps), row
     assert f"hidden {PROFILES['colab'].hidden_size}, {PROFILES['colab'].num_layers} layers" in intro
+
+
+def test_the_data_page_says_how_small_the_data_is_per_language():
+    """book/data.md: "hundreds to a few thousand items per language", over the ten languages of chapter 1.1 and
+    all four sources (UI messages, emoji names, dialogue pairs, UDHR paragraphs), as 1.1's table counts them."""
+    from collections import Counter
+    from pathlib import Path
+
+    from xlm_course.data import load_dialogues, load_emoji_names, load_udhr, load_ui_messages
+
+    page = (Path(__file__).resolve().parents[1] / "book" / "data.md").read_text(encoding="utf-8")
+    assert "hundreds to a few thousand items per language" in page
+    languages = ["en", "zh-Hans", "ar", "hi", "sw", "fr", "de", "es", "ru", "ja"]
+    totals: Counter[str] = Counter()
+    for dataset in (load_ui_messages(languages), load_emoji_names(), load_dialogues(), load_udhr(languages)):
+        counts = Counter(dataset["lang"])
+        totals.update({lang: counts.get(lang, 0) for lang in languages})
+    assert 100 <= min(totals.values()) < 1000 and 1000 <= max(totals.values()) < 10_000, totals

@@ -22,6 +22,7 @@ from xlm_course.claims import (
     read_claims,
 )
 from xlm_course.cli import main
+from xlm_course.runtime import COURSE_ENCODER_PROFILES, PROFILES
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "chapters").glob("*/*.ipynb"))
@@ -63,6 +64,34 @@ def test_about_an_order_of_magnitude_is_between_and_its_margin_is_in_decades():
 def test_bad_claims_are_refused_with_what_is_accepted(arguments, error, message):
     with pytest.raises(error, match=message):
         claim(*arguments, glue=False)
+
+
+def test_a_claim_made_for_other_profiles_is_printed_as_skipped_and_not_asserted(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("XLM_COURSE_CLAIMS", str(tmp_path))
+    monkeypatch.setenv("XLM_COURSE_PROFILE", "hub")
+    assert claim("own_encoder_gain", -3.0, ">", 5, "the course's encoder gains", glue=False,
+                 holds_for=COURSE_ENCODER_PROFILES) == -3.0  # false, but not made for hub: no AssertionError
+    assert "claim own_encoder_gain skipped under profile hub: it is made for ci, colab" in capsys.readouterr().out
+    assert read_claims(tmp_path) == []  # a skipped claim is not a measurement of the claim
+    monkeypatch.setenv("XLM_COURSE_PROFILE", "ci")
+    with pytest.raises(AssertionError, match="own_encoder_gain"):
+        claim("own_encoder_gain", -3.0, ">", 5, "the course's encoder gains", glue=False,
+              holds_for=COURSE_ENCODER_PROFILES)
+
+
+def test_the_course_encoder_profiles_are_those_without_hub_checkpoints():
+    assert COURSE_ENCODER_PROFILES == ("ci", "colab")
+    assert all(not PROFILES[name].uses_hub_checkpoints for name in COURSE_ENCODER_PROFILES)
+
+
+@pytest.mark.parametrize(("holds_for", "error", "message"), [
+    ("ci", TypeError, "a list of profile names, got the string 'ci'"),
+    ((), ValueError, "at least one profile of ci, colab, hub"),
+    (("ci", "gpu"), ValueError, r"got \['ci', 'gpu'\]"),
+])
+def test_holds_for_must_name_known_profiles(holds_for, error, message):
+    with pytest.raises(error, match=message):
+        claim("k", 1, "<", 2, "x", glue=False, holds_for=holds_for)
 
 
 def test_glue_works_outside_a_notebook_too():

@@ -55,6 +55,7 @@ def test_both_engines_run_the_same_loop_on_one_process(tiny_source):
         model, trajectories[name] = fit(runner, model, lambda step: global_batch(texts, tiny_source, 0, 8, labels),  # one batch, fitted
                                         steps=4, learning_rate=1e-3)
         assert isinstance(runner.unwrap(model), type(tiny_source.classifier(task.labels)))
+        assert not isinstance(model, torch.nn.parallel.DistributedDataParallel)
         runner.close()
     assert trajectories["torch"] == trajectories["accelerate"]
     assert trajectories["torch"][-1] < trajectories["torch"][0]

@@ -71,6 +71,17 @@ def test_espeak_speaks_every_voice_offline():
     assert len(synthesise("red heart and a yellow star", "en")) > 1.5 * len(synthesise("red heart", "en"))
 
 
+def test_the_japanese_voice_reads_kana_but_not_kanji():
+    """Why 3.7 leaves Japanese out: eSpeak NG reads いぬ and ねこ, but says 犬 and 猫 alike, in English."""
+    from xlm_course.data.speech import _engine
+
+    engine = _engine()
+    assert engine.phonemes("いぬ", "ja") != engine.phonemes("ねこ", "ja")
+    assert "(en)" not in engine.phonemes("いぬ", "ja")
+    dog, cat = engine.phonemes("犬", "ja"), engine.phonemes("猫", "ja")
+    assert dog == cat and "(en)" in dog  # one English phrase ("Chinese letter") for every kanji
+
+
 def test_the_same_calls_in_a_fresh_process_give_the_same_audio():
     """eSpeak NG carries a little state from one utterance to the next (a few samples of difference), so
     reproducibility is per sequence of calls: a notebook that synthesises in a fixed order is reproducible."""

