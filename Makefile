@@ -34,7 +34,7 @@ $(STAMP): $(BIN)/python constraints.txt pyproject.toml
 	# torch first, so that the pins below find it installed. PyPI serves a multi-GB CUDA build on Linux; the CPU
 	# build: make ... TORCH_INDEX=https://download.pytorch.org/whl/cpu (book/setup.md)
 	$(BIN)/python -m pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[book,dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[book,dev,grade]"
 	rm -f $(VENV)/.xlm-course-*
 	touch $@
 

@@ -54,6 +54,12 @@ def atomic_directory(final: str | Path) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def is_cached(name: str, config: Mapping, root: Path | None = None) -> bool:
+    """Whether :func:`cached` would return the artefact without building it."""
+    root = Path(root) if root is not None else cache_root()
+    return (root / f"{name}-{cache_key(config)}" / KEY_FILE).exists()
+
+
 def cached(name: str, config: Mapping, build: Callable[[Path], None], root: Path | None = None) -> Path:
     """The folder of the artefact ``name`` for ``config``, calling ``build(folder)`` the first time only."""
     root = Path(root) if root is not None else cache_root()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def _student(args: argparse.Namespace) -> int:
@@ -30,9 +31,14 @@ def _student(args: argparse.Namespace) -> int:
 
 def _grade(args: argparse.Namespace) -> int:
     from .exercises.grading import grade_folder, write_reports
+    from .exercises.sandbox import Limits
 
-    results = grade_folder(args.folder, args.reference, args.time_limit)
-    table, report = write_reports(results, args.output or args.folder)
+    output = Path(args.output or args.folder)
+    limits = Limits(memory_gib=args.memory_gib) if args.memory_gib is not None else Limits()
+    grading = grade_folder(args.folder, args.reference, args.time_limit, args.notebooks,
+                           isolate=not args.unsafe_no_sandbox, limits=limits,
+                           executed=output / "executed", warm_cache=args.warm_cache)
+    table, report = write_reports(grading.results, output, grading.notes)
     print(report.read_text(encoding="utf-8").split("\n## Feedback")[0])
     print(f"wrote {table} and {report}")
     return 0
@@ -132,6 +138,14 @@ def parser() -> argparse.ArgumentParser:
     grade.add_argument("--reference", default="exercises/student", help="the notebooks that define the tasks")
     grade.add_argument("--time-limit", type=float, default=300, help="seconds for each notebook (default 300)")
     grade.add_argument("--output", default=None, help="where grades.csv and grades.md go (default: FOLDER)")
+    grade.add_argument("--notebooks", nargs="+", default=None,
+                       help="grade only these, e.g. 04_math 06_applications (default: every one handed in)")
+    grade.add_argument("--memory-gib", type=float, default=None,
+                       help="memory per notebook's kernel, in GiB (default: xlm_course.exercises.sandbox.Limits)")
+    grade.add_argument("--warm-cache", action="store_true",
+                       help="pretrain the encoders the notebooks load if they are not cached (else: refuse)")
+    grade.add_argument("--unsafe-no-sandbox", action="store_true",
+                       help="run submissions with the grader's rights, where the sandbox is not available")
     grade.set_defaults(run=_grade)
     data = commands.add_parser("data", help="list the data sources, their licences and sizes per language")
     data.add_argument("--languages", nargs="*", help="BCP-47 tags, e.g. en zh-Hans sw (default: all)")

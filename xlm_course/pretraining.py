@@ -18,7 +18,7 @@ import datasets
 import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, XLMRobertaForMaskedLM
 
-from .cache import cached
+from .cache import cached, is_cached
 from .data import (
     EMOJI_LANGUAGES,
     LanguageBalancedSampler,
@@ -295,6 +295,17 @@ class Pretrained:
     folder: Path | None = None
 
 
+def _cache_config(setup: PretrainingSetup, precision: str) -> dict:
+    return {"recipe": RECIPE_VERSION, "precision": precision, **asdict(setup)}
+
+
+def is_pretrained(setup: PretrainingSetup = PretrainingSetup(), precision: str | None = None) -> bool:
+    """Whether :func:`pretrain` would load ``setup``'s encoder from the cache rather than train it (the grader
+    asks before any student's notebook runs: chapter 0, instructors)."""
+    _, precision = resolve(None, precision)
+    return is_cached("pretrained", _cache_config(setup.resolved(), precision))
+
+
 def pretrain(setup: PretrainingSetup = PretrainingSetup(), use_cache: bool = True, progress: bool = True,
              eval_every: int | None = None, device: torch.device | str | None = None,
              precision: str | None = None) -> Pretrained:
@@ -330,7 +341,7 @@ def pretrain(setup: PretrainingSetup = PretrainingSetup(), use_cache: bool = Tru
         (folder / "history.json").write_text(json.dumps({"losses": history.losses,
                                                          "evaluations": history.evaluations}))
 
-    folder = cached("pretrained", {"recipe": RECIPE_VERSION, "precision": precision, **asdict(setup)}, build)
+    folder = cached("pretrained", _cache_config(setup, precision), build)
     model = XLMRobertaForMaskedLM.from_pretrained(folder).to(device).eval()
     saved = json.loads((folder / "history.json").read_text())
     tokenizer = AutoTokenizer.from_pretrained(folder)  # the tokenizer the model was trained with

@@ -1,37 +1,60 @@
 """Grading submitted exercise notebooks for instructors (``xlm-course grade FOLDER``; book/instructors.md).
 
 A submission folder holds one folder per student, each with that student's copies of the exercise notebooks
-(``alice/04_math.ipynb``, ...). Every notebook runs top to bottom in a fresh kernel, offline, within a time
-limit for the whole notebook, with errors allowed, so that one broken cell does not hide the rest. Each
-check cell (a cell that calls a ``check_...`` function) is then scored from its own output: ``✓`` is a
-pass, and an ``ExerciseFailed`` error is a fail whose message (what was wrong, and a hint) becomes the
-feedback. A check cell that the student deleted, that never ran because the time ran out, or that failed on
-another error is a fail that says which. A notebook that cannot be read, never ends or crashes its kernel is
-scored like that, not fatal: the grader always writes its table.
+(``alice/04_math.ipynb``, or Colab's ``Copy of 04_math.ipynb``). Grading a notebook the student has edited
+must not trust anything in it but the student's answers, so, as nbgrader's autograder does:
+
+1. **Only the task cells are the student's.** The notebook that runs is the reference (student) notebook, with
+   each *task cell* (a cell whose reference source is the ``raise NotImplementedError`` stub or the "*Write
+   your answer here.*" prompt) taken from the submission, matched by its cell id; cells the student added are
+   kept where they were. Every given cell and every check cell comes from the reference, so an edited check
+   (``try: … except: print("✓")``) or a deleted one changes nothing. A task cell missing from the submission is
+   reported and graded as the empty stub.
+2. **The grader calls the checks itself.** Each check cell becomes a call of :func:`.verdict.verdict`, which
+   loads the checks afresh and prints a verdict line carrying a nonce chosen for this run: rebinding
+   ``check_softmax`` or printing "✓" does not pass a task. Task cells that import the course package (its
+   reference implementations), or reach into the interpreter (``builtins``, ``sys.modules``, ``importlib``),
+   are flagged in the report for the instructor to read: not failed, since the course teaches with its package.
+3. **The kernel runs in a sandbox** (:mod:`.sandbox`): no network, every file system read-only but its own
+   folder, the other submissions and the grades hidden, a scrubbed environment, CPU and memory limits. All
+   submissions are read before any of them runs, so none can change another's.
+
+Every notebook runs top to bottom within a time limit for the whole notebook, with errors allowed, so that one
+broken cell does not hide the rest. A notebook that cannot be read, never ends or crashes its kernel is scored
+like that, not fatal: the grader always writes its table.
 """
 
 from __future__ import annotations
 
+import ast
+import copy
 import csv
-import os
+import hashlib
+import json
 import re
+import secrets
+import shutil
 import tempfile
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
+
+from . import sandbox
+from .student import CODE_STUB, TEXT_STUB
+from .verdict import PREFIX
 
 CHECK_CALL = re.compile(r"^\s*(check_\w+)\(", flags=re.MULTILINE)
-TASK_HEADING = re.compile(r"^##\s+(Task\s+\d+:.*)$", flags=re.MULTILINE)
-OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+TASK_HEADING = re.compile(r"^##\s+(Task\s+\d+\b.*)$", flags=re.MULTILINE)  # "Task 4 (experiment): …" too
+ENCODER_USE = re.compile(r"\b(pretrain|course_encoders?|downstream_mlm)\(")  # notebooks that load a pretrained encoder
+SUSPICIOUS = re.compile(r"\b(xlm_course|builtins|__builtins__|sys\.modules|importlib|sys\.stdout|settrace)\b")
 
 
 @dataclass(frozen=True)
 class CheckResult:
-    """One student's result on one task of one notebook."""
+    """One student's result on one task of one notebook; ``flags`` are notes for the instructor, not fails."""
 
     student: str
     notebook: str
@@ -39,34 +62,130 @@ class CheckResult:
     check: str
     passed: bool
     feedback: str
+    flags: str = ""
+
+
+@dataclass
+class Grading:
+    """What ``grade_folder`` found: the results, and notes about files it could not match to a notebook."""
+
+    results: list[CheckResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def tasks_of(reference: nbformat.NotebookNode) -> list[tuple[str, str]]:
     """(task title, check function) for every check cell of a reference notebook, in order."""
+    return [(title, check) for title, check, _ in _check_cells(reference)]
+
+
+def _check_cells(reference: nbformat.NotebookNode) -> list[tuple[str, str, str]]:
+    """(task title, check function, cell id) for every check cell of a reference notebook."""
     tasks, title = [], "before the first task"
     for cell in reference.cells:
         if cell.cell_type == "markdown" and (heading := TASK_HEADING.search(cell.source)):
             title = heading.group(1).strip()
         elif cell.cell_type == "code" and "import" not in cell.source:
-            tasks.extend((title, name) for name in CHECK_CALL.findall(cell.source))
+            tasks.extend((title, name, cell.get("id", "")) for name in CHECK_CALL.findall(cell.source))
     if not tasks:
         raise ValueError("the reference notebook has no check cells (cells calling check_...): nothing to grade")
     return tasks
 
 
-def _execute(notebook: nbformat.NotebookNode, time_limit: float, folder: Path) -> str:
+def is_task_cell(cell: nbformat.NotebookNode) -> bool:
+    """A cell the student writes: its reference source is a solution stub or an answer prompt."""
+    return CODE_STUB in cell.source or TEXT_STUB in cell.source
+
+
+def verdict_source(check_cell: str, nonce: str) -> str:
+    """The grader's replacement for a check cell such as ``check_attention(attention)``."""
+    try:
+        [statement] = ast.parse(check_cell).body
+        call = statement.value
+        assert isinstance(statement, ast.Expr) and isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
+    except (SyntaxError, ValueError, AssertionError, AttributeError) as error:
+        raise ValueError(f"a check cell must be one call such as check_attention(attention), got {check_cell!r}") from error
+    positional = "".join(f"{ast.unparse(argument)}, " for argument in call.args)
+    keywords = ", ".join(f"{k.arg}={ast.unparse(k.value)}" for k in call.keywords)
+    location = Path(__file__).resolve().parent / "verdict.py"
+    return (f"# the grader's check (xlm-course grade): {check_cell.strip()}\n"
+            "import importlib.util as _grader_util\n"
+            f"_grader_spec = _grader_util.spec_from_file_location('xlm_course.exercises._verdict_{nonce}', "
+            f"{str(location)!r})\n"
+            "_grader = _grader_util.module_from_spec(_grader_spec)\n"
+            "_grader_spec.loader.exec_module(_grader)\n"
+            f"_grader.verdict({nonce!r}, {call.func.id!r}, lambda: (({positional}), dict({keywords})))\n")
+
+
+def assemble(reference: nbformat.NotebookNode, submitted: nbformat.NotebookNode,
+             nonce: str) -> tuple[nbformat.NotebookNode, list[str], list[str]]:
+    """The notebook the grader runs: the reference with the submission's task cells and added cells; its check
+    cells replaced by verdict calls. Returns it, the ids of task cells missing from the submission, and flags."""
+    known = {cell.get("id") for cell in reference.cells}
+    theirs = {cell.get("id"): cell for cell in submitted.cells if cell.get("id") in known}
+    added: dict[str | None, list[nbformat.NotebookNode]] = {}
+    if not theirs and len(submitted.cells) == len(reference.cells):  # ids lost on the way: match by position
+        theirs = {ref.get("id"): cell for ref, cell in zip(reference.cells, submitted.cells, strict=True)}
+    else:
+        last = None
+        for cell in submitted.cells:
+            if cell.get("id") in known:
+                last = cell.get("id")
+            else:  # a cell the student added: kept after the reference cell it followed
+                added.setdefault(last, []).append(cell)
+    checks = {cell_id for _, _, cell_id in _check_cells(reference)}
+    graded, missing, flags = copy.deepcopy(reference), [], []
+    cells = [copy.deepcopy(cell) for cell in added.get(None, [])]
+    for cell in graded.cells:
+        cell_id = cell.get("id")
+        if cell_id in checks:
+            cell.source = verdict_source(cell.source, nonce)
+        elif is_task_cell(cell):
+            if cell_id in theirs and theirs[cell_id].cell_type == cell.cell_type:
+                cell.source = theirs[cell_id].source
+            else:
+                missing.append(cell_id)
+        cells.append(cell)
+        cells.extend(copy.deepcopy(extra) for extra in added.get(cell_id, []))
+    for cell in cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+            if cell.get("id") not in checks and (cell.get("id") not in known or is_task_cell(_by_id(reference, cell.get("id")))):
+                flags.extend(f"cell {cell.get('id')} uses {name}" for name in dict.fromkeys(SUSPICIOUS.findall(cell.source)))
+    graded.cells = cells
+    return graded, missing, flags
+
+
+def _by_id(notebook: nbformat.NotebookNode, cell_id: str) -> nbformat.NotebookNode:
+    return next(cell for cell in notebook.cells if cell.get("id") == cell_id)
+
+
+def _execute(notebook: nbformat.NotebookNode, time_limit: float, folder: Path, isolate: bool,
+             limits: sandbox.Limits, hidden: tuple[Path, ...]) -> str:
     """Run ``notebook`` in place, cell by cell, within ``time_limit`` seconds in all; return '' if it ran to the
     end, else why it stopped. Each cell may use what the earlier ones left of the budget."""
+    from jupyter_client.manager import AsyncKernelManager
+    from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError
 
-    client = NotebookClient(notebook, timeout=time_limit, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(folder)}})
-    previous = {key: os.environ.get(key) for key in OFFLINE}
-    os.environ.update(OFFLINE)  # the kernel inherits the grader's environment: no hub, no download
+    from ..cache import CACHE_VARIABLE, cache_root
+    from ..runtime import PROFILE_VARIABLE, get_profile
+
+    class SandboxedKernelManager(AsyncKernelManager):
+        def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+            command = super().format_kernel_cmd(extra_arguments)
+            return [*sandbox.kernel_prefix(folder, limits, hidden), *command] if isolate else command
+
+    work = folder / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    env = sandbox.environment(folder, {CACHE_VARIABLE: str(cache_root()), PROFILE_VARIABLE: get_profile().name})
+    manager = SandboxedKernelManager(kernel_name="python3", transport="ipc", ip=str(folder / "kernel"),
+                                     connection_file=str(folder / "kernel.json"))
+    client = NotebookClient(notebook, km=manager, timeout=time_limit, allow_errors=True, shutdown_kernel="immediate",
+                            resources={"metadata": {"path": str(work)}})
     deadline = time.monotonic() + time_limit
     limit = f"the notebook did not finish within the time limit ({time_limit:g} s)"
     try:
-        with client.setup_kernel():
+        with client.setup_kernel(env=env, cleanup_kc=True):  # the kernel dies with this block
             for index, cell in enumerate(notebook.cells):
                 if cell.cell_type != "code":
                     continue
@@ -81,81 +200,176 @@ def _execute(notebook: nbformat.NotebookNode, time_limit: float, folder: Path) -
     except Exception as error:  # a dead kernel, a notebook nbclient cannot run
         first_line = str(error).splitlines()[0] if str(error) else ""
         return f"the notebook stopped: {type(error).__name__}: {first_line}"
-    finally:
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
-def _score_cell(cell: nbformat.NotebookNode, stopped: str) -> tuple[bool, str]:
-    errors = [output for output in cell.get("outputs", []) if output.output_type == "error"]
-    if errors:
-        error = errors[0]
-        if error.ename == "ExerciseFailed":
-            return False, error.evalue
-        return False, f"the check could not run: {error.ename}: {error.evalue}"
-    text = "".join(output.get("text", "") for output in cell.get("outputs", []) if output.output_type == "stream")
-    if "✓" in text:
-        return True, text.strip()
+def _verdict(cell: nbformat.NotebookNode, nonce: str, stopped: str) -> tuple[bool, str]:
+    marker = f"{PREFIX} {nonce} "
+    for output in cell.get("outputs", []):
+        if output.output_type == "stream":
+            for line in output.get("text", "").splitlines():
+                if line.startswith(marker):
+                    result = json.loads(line[len(marker):])
+                    return bool(result["passed"]), result["feedback"]
     if cell.get("execution_count") is None:
         return False, f"not run: {stopped or 'the notebook stopped before this check'}"
-    return False, "the check printed no result"
+    errors = [output for output in cell.get("outputs", []) if output.output_type == "error"]
+    reason = f"{errors[0].ename}: {errors[0].evalue}" if errors else "no verdict was printed"
+    return False, f"the grader's check did not finish ({reason})"
 
 
-def grade_notebook(path: str | Path, reference: nbformat.NotebookNode, student: str,
-                   time_limit: float = 300) -> list[CheckResult]:
-    """Run one submitted notebook and score each of the reference's checks in it."""
-    path = Path(path)
-    tasks = tasks_of(reference)
+def grade_notebook(submitted: nbformat.NotebookNode | str | Path, reference: nbformat.NotebookNode, student: str,
+                   time_limit: float = 300, name: str | None = None, isolate: bool = True,
+                   limits: sandbox.Limits | None = None, hidden: Iterable[Path] = (),
+                   executed: Path | None = None) -> list[CheckResult]:
+    """Run one submission (a notebook, or its path) against ``reference`` and score each check.
+
+    ``isolate`` runs the kernel in the sandbox (:mod:`.sandbox`); ``hidden`` are folders it must not see;
+    ``executed``, if given, is where the executed notebook is kept (for appeals)."""
+    tasks = _check_cells(reference)
+    if not isinstance(submitted, nbformat.NotebookNode):
+        path = Path(submitted)
+        name = name or path.name
+        try:
+            submitted = nbformat.read(path, as_version=4)
+        except Exception as error:  # not JSON, not a notebook
+            reason = f"the file could not be read as a notebook: {type(error).__name__}"
+            return [CheckResult(student, name, task, check, False, reason) for task, check, _ in tasks]
+    name = name or "notebook.ipynb"
+    if isolate and not (how := sandbox.isolation())[0]:
+        raise RuntimeError(f"cannot isolate the submissions here: {how[1]}. Grade in the container of "
+                           "exercises/grading.Dockerfile, or pass --unsafe-no-sandbox on a machine you trust.")
+    nonce = secrets.token_hex(8)
+    graded, missing, flags = assemble(reference, submitted, nonce)
+    folder = Path(tempfile.mkdtemp(prefix="xlm-course-grade-"))
     try:
-        submitted = nbformat.read(path, as_version=4)
-    except Exception as error:  # not JSON, not a notebook
-        reason = f"the file could not be read as a notebook: {type(error).__name__}"
-        return [CheckResult(student, path.name, task, check, False, reason) for task, check in tasks]
-    with tempfile.TemporaryDirectory(prefix="xlm-course-grade-") as folder:
-        stopped = _execute(submitted, time_limit, Path(folder))
-    cells = {name: cell for cell in submitted.cells if cell.cell_type == "code"
-             for name in CHECK_CALL.findall(cell.source)}
+        stopped = _execute(graded, time_limit, folder, isolate, limits or sandbox.Limits(), tuple(hidden))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    if executed is not None:
+        executed.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(graded, executed)
+    by_id = {cell.get("id"): cell for cell in graded.cells}
+    note = (f" (task cells missing from the submission, graded as empty: {', '.join(missing)})" if missing else "")
     results = []
-    for task, check in tasks:
-        if check not in cells:
-            results.append(CheckResult(student, path.name, task, check, False,
-                                       f"the cell calling {check} is missing from the notebook"))
-            continue
-        passed, feedback = _score_cell(cells[check], stopped)
-        results.append(CheckResult(student, path.name, task, check, passed, feedback))
+    for task, check, cell_id in tasks:
+        passed, feedback = _verdict(by_id[cell_id], nonce, stopped)
+        results.append(CheckResult(student, name, task, check, passed, feedback + note, "; ".join(flags)))
     return results
 
 
-def grade_folder(folder: str | Path, reference_folder: str | Path = "exercises/student",
-                 time_limit: float = 300) -> list[CheckResult]:
-    """Grade every ``<student>/<notebook>.ipynb`` in ``folder`` whose name is a reference notebook's.
+def _outermost(paths: Iterable[Path]) -> tuple[Path, ...]:
+    """The folders to hide, without those inside another (hiding the outer one hides them already)."""
+    paths = [Path(p).resolve() for p in paths]
+    for path in paths:
+        path.mkdir(parents=True, exist_ok=True)
+    return tuple(p for p in paths if not any(other in p.parents for other in paths))
 
-    A reference notebook that a student did not hand in scores zero on its tasks ("not submitted")."""
-    folder, reference_folder = Path(folder), Path(reference_folder)
+
+COPY_MARKS = re.compile(r"^(copy of\s+)+|\s*\(\d+\)$|\s*-\s*copy$|\s+copy$", flags=re.IGNORECASE)
+
+
+def match_notebook(filename: str, names: Iterable[str]) -> str | None:
+    """The reference notebook a handed-in file is a copy of ("Copy of 04_math.ipynb", "04_math (1).ipynb")."""
+    stem = Path(filename).stem.strip()
+    previous = None
+    while previous != stem:
+        previous, stem = stem, COPY_MARKS.sub("", stem).strip()
+    for name in names:
+        if Path(name).stem.lower() == stem.lower():
+            return name
+    return None
+
+
+def prepare_cache(references: Sequence[nbformat.NotebookNode], warm: bool = False) -> None:
+    """Make sure the encoders the graded notebooks load are cached before any student's notebook runs: in the
+    sandbox the cache is read-only, and pretraining inside each student's time limit would fail them all."""
+    if not any(ENCODER_USE.search(cell.source) for reference in references for cell in reference.cells
+               if cell.cell_type == "code"):
+        return
+    from ..cache import cache_root
+    from ..pretraining import PretrainingSetup, is_pretrained, pretrain
+    from ..transfer.encoders import DOWNSTREAM_SETUP
+
+    setups = {"chapter 3's encoder (UI pairs)": PretrainingSetup(), "the applications' encoder (UI and emoji pairs)":
+              DOWNSTREAM_SETUP}
+    missing = {name: setup for name, setup in setups.items() if not is_pretrained(setup)}
+    if missing and not warm:
+        raise RuntimeError(f"the graded notebooks load pretrained encoders that are not in the cache ({cache_root()}): "
+                           f"{'; '.join(missing)}. Run `make warm-cache` once, or grade with --warm-cache, before "
+                           "grading: a sandboxed notebook cannot build them (its cache is read-only)")
+    for setup in missing.values():
+        pretrain(setup, progress=False)
+
+
+def grade_folder(folder: str | Path, reference_folder: str | Path = "exercises/student", time_limit: float = 300,
+                 notebooks: Sequence[str] | None = None, isolate: bool = True,
+                 limits: sandbox.Limits | None = None, executed: str | Path | None = None,
+                 warm_cache: bool = False) -> Grading:
+    """Grade every ``<student>/<notebook>.ipynb`` in ``folder`` against the reference notebooks.
+
+    ``notebooks`` ("04_math", ...) chooses what is graded; by default, every reference notebook that some
+    student handed in. A chosen notebook a student did not hand in scores zero on its tasks ("not submitted");
+    a file that matches no reference notebook is noted, never fatal. Every submission is read (and hashed)
+    before the first one runs."""
+    folder, reference_folder = Path(folder).resolve(), Path(reference_folder)
     references = {path.name: nbformat.read(path, as_version=4) for path in sorted(reference_folder.glob("*.ipynb"))}
     if not references:
         raise FileNotFoundError(f"no reference notebooks (*.ipynb) in {reference_folder}")
-    students = sorted(path for path in folder.iterdir() if path.is_dir() and not path.name.startswith("."))
+    kept = Path(executed).resolve() if executed is not None else None
+    students = sorted(path for path in folder.iterdir()
+                      if path.is_dir() and not path.name.startswith(".") and path.resolve() != kept)
     if not students:
         raise FileNotFoundError(f"no student folders in {folder}: expected {folder}/<student>/<notebook>.ipynb")
-    results = []
+    chosen = None
+    if notebooks is not None:
+        chosen = []
+        for wanted in notebooks:
+            match = match_notebook(wanted if wanted.endswith(".ipynb") else f"{wanted}.ipynb", references)
+            if match is None:
+                raise ValueError(f"--notebooks {wanted!r} is none of the exercise notebooks: {', '.join(references)}")
+            chosen.append(match)
+    grading = Grading()
+    handed: dict[str, dict[str, tuple[str, bytes]]] = {}
     for student in students:
-        handed_in = {path.name for path in student.glob("*.ipynb")}
-        if not handed_in & set(references):
-            raise ValueError(f"{student} holds none of the exercise notebooks ({', '.join(references)})")
-        for name, reference in references.items():
-            if name in handed_in:
-                results.extend(grade_notebook(student / name, reference, student.name, time_limit))
-            elif handed_in:
-                results.extend(CheckResult(student.name, name, task, check, False, "not submitted")
-                               for task, check in tasks_of(reference))
-    return results
+        for path in sorted(student.glob("*.ipynb")):
+            match = match_notebook(path.name, references)
+            if match is None:
+                grading.notes.append(f"{student.name}/{path.name} matches none of the exercise notebooks: not graded")
+            elif match in handed.get(student.name, {}):
+                grading.notes.append(f"{student.name}/{path.name} is a second copy of {match}: not graded")
+            else:
+                handed.setdefault(student.name, {})[match] = (path.name, path.read_bytes())
+    graded = chosen if chosen is not None else [n for n in references if any(n in h for h in handed.values())]
+    if not graded:
+        raise ValueError(f"no student folder in {folder} holds any of the exercise notebooks ({', '.join(references)})")
+    prepare_cache([references[name] for name in graded], warm=warm_cache)
+    output = Path(executed) if executed is not None else None
+    for student in students:
+        mine = handed.get(student.name, {})
+        for name in graded:
+            if name not in mine:
+                grading.results.extend(CheckResult(student.name, name, task, check, False, "not submitted")
+                                       for task, check in tasks_of(references[name]))
+                continue
+            filename, content = mine[name]
+            try:
+                submitted = nbformat.reads(content.decode("utf-8"), as_version=4)
+            except Exception as error:
+                reason = f"the file could not be read as a notebook: {type(error).__name__}"
+                grading.results.extend(CheckResult(student.name, name, task, check, False, reason)
+                                       for task, check in tasks_of(references[name]))
+                continue
+            digest = hashlib.sha256(content).hexdigest()[:12]
+            hidden = _outermost(p for p in (folder, output) if p is not None)
+            results = grade_notebook(submitted, references[name], student.name, time_limit, name, isolate, limits,
+                                     hidden, output / student.name / f"{Path(name).stem}-{digest}.ipynb"
+                                     if output is not None else None)
+            grading.results.extend(results)
+    return grading
 
 
-def write_reports(results: Sequence[CheckResult], output: str | Path) -> tuple[Path, Path]:
+def write_reports(results: Sequence[CheckResult], output: str | Path,
+                  notes: Sequence[str] = ()) -> tuple[Path, Path]:
     """``grades.csv`` (one row per student and task) and ``grades.md`` (scores, then every failure's feedback)."""
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
@@ -179,6 +393,12 @@ def write_reports(results: Sequence[CheckResult], output: str | Path) -> tuple[P
         if not r.passed:
             feedback = " ".join(r.feedback.split())
             lines.append(f"* **{r.student}**, {r.notebook}, {r.task} (`{r.check}`): {feedback}")
+    flagged = sorted({(r.student, r.notebook, r.flags) for r in results if r.flags})
+    if flagged:
+        lines += ["", "## For the instructor to read (not failed)", ""]
+        lines += [f"* **{student}**, {notebook}: {flags}" for student, notebook, flags in flagged]
+    if notes:
+        lines += ["", "## Files not graded", ""] + [f"* {note}" for note in notes]
     report = output / "grades.md"
     report.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return table, report
