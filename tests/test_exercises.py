@@ -316,3 +316,112 @@ def test_the_feedback_shown_on_the_instructors_page_is_real():
     message = _fails(ex.check_sampling_probabilities,
                      lambda counts, alpha: np.array(counts, dtype=float) ** alpha / sum(counts))
     assert message in (ROOT / "book" / "instructors.md").read_text()
+
+
+# ---------------------------------------------------------------- checks that passed wrong answers or failed right ones
+
+
+def test_a_right_answer_written_another_way_passes():
+    """Tensors, numpy scalars and other formulas that are the same maths: a check must not blame the maths."""
+    ex.check_effective_languages(lambda q: torch.exp(torch.special.entr(torch.tensor(q, dtype=torch.float64)).sum()))
+    ex.check_effective_languages(lambda q: np.float64(1 / np.prod([p ** p for p in q])))  # e^{−Σ p ln p} = 1/Π p^p
+    ex.check_fertility(lambda tokenize, sentences: torch.tensor(
+        sum(map(len, map(tokenize, sentences))) / len(" ".join(sentences).split())))
+    from sklearn.metrics import f1_score
+
+    ex.check_macro_f1(lambda t, p, n: torch.tensor(f1_score(t, p, labels=list(range(n)), average="macro",
+                                                           zero_division=0)))
+    ex.check_masked_accuracy(lambda logits, labels: (logits.argmax(-1) == labels).sum() / (labels != -100).sum())
+    ex.check_warmup_decay(lambda s, w, t: torch.tensor(min((s + 1) / w, (t - s) / max(t - w, 1))))
+
+    def mask_by_hand(ids, mask_id, special, vocab, generator):  # BERT's recipe, drawn in another order
+        ordinary = torch.tensor([i for i in range(vocab) if i not in set(special)])
+        chosen = (torch.rand(ids.shape, generator=generator) < 0.15) & ~torch.isin(ids, torch.tensor(special))
+        action = torch.rand(ids.shape, generator=generator)
+        replacement = ordinary[torch.randint(len(ordinary), ids.shape, generator=generator)]
+        masked = torch.where(chosen & (action < 0.8), mask_id, ids)
+        masked = torch.where(chosen & (action >= 0.8) & (action < 0.9), replacement, masked)
+        return masked, torch.where(chosen, ids, -100)
+
+    ex.check_mask_tokens(mask_by_hand)
+
+    class LoRAWithParameters(torch.nn.Module):  # the same layer, its own code
+        def __init__(self, base, rank, alpha):
+            super().__init__()
+            self.base, self.scale = base.requires_grad_(False), alpha / rank
+            self.lora_A = torch.nn.Linear(base.in_features, rank, bias=False)
+            self.lora_B = torch.nn.Linear(rank, base.out_features, bias=False)
+            torch.nn.init.zeros_(self.lora_B.weight)
+
+        def forward(self, x):
+            return self.base(x) + self.scale * self.lora_B(self.lora_A(x))
+
+    ex.check_lora_linear(LoRAWithParameters)
+
+
+def test_the_checks_that_were_vacuous_now_catch_the_wrong_answer():
+    from xlm_course.deployment.adapters import LoRALinear
+
+    class ZeroA(LoRALinear):
+        def __init__(self, base, rank, alpha):
+            super().__init__(base, rank, alpha)
+            torch.nn.init.zeros_(self.lora_A.weight)
+
+    _fails(ex.check_lora_linear, ZeroA, "lora_A starts at zero")
+
+    class AllFrozen(LoRALinear):
+        def __init__(self, base, rank, alpha):
+            super().__init__(base, rank, alpha)
+            self.requires_grad_(False)
+
+    _fails(ex.check_lora_linear, AllFrozen, "must be trainable")
+
+    class Detached(LoRALinear):
+        def forward(self, x):
+            with torch.no_grad():
+                update = self.lora_B(self.lora_A(x))
+            return self.base(x) + self.scaling * update if hasattr(self, "scaling") else self.base(x) + update
+
+    _fails(ex.check_lora_linear, Detached, "without a gradient")
+
+    def any_id(ids, mask_id, special, vocab, generator):  # replacements from the whole vocabulary, specials too
+        masked, labels = mask_tokens(ids, mask_id, special, vocab, generator=generator)
+        replaced = (labels != -100) & (masked != mask_id) & (masked != ids)
+        return torch.where(replaced, torch.randint(vocab, ids.shape, generator=generator), masked), labels
+
+    _fails(ex.check_mask_tokens, any_id, "special token")
+
+    def global_state(ids, mask_id, special, vocab, generator):  # ignores the generator it is given
+        return mask_tokens(ids, mask_id, special, vocab)
+
+    _fails(ex.check_mask_tokens, global_state, "generator")
+
+    def mean_of_rows(logits, labels):
+        keep = labels != -100
+        return float(np.mean([(row.argmax(-1)[k] == lab[k]).float().mean().item()
+                              for row, lab, k in zip(logits, labels, keep, strict=True)]))
+
+    _fails(ex.check_masked_accuracy, mean_of_rows, "mean of each row's accuracy")
+
+
+def test_the_warm_up_check_asks_only_real_steps():
+    asked = []
+
+    def recording(step, warmup, total):
+        asked.append((step, total))
+        return min((step + 1) / warmup, (total - step) / max(total - warmup, 1))
+
+    ex.check_warmup_decay(recording)
+    assert all(step < total for step, total in asked)
+
+
+def test_the_pruning_hint_for_french_fires_on_its_mistake():
+    import pandas as pd
+
+    def against_previous(accuracy, points):
+        drops = -accuracy.diff()
+        return {lang: next((float(level) for level, drop in drops[lang].items() if drop >= points / 100 - 1e-12), None)
+                for lang in accuracy}
+
+    _fails(ex.check_pruning_experiment, against_previous, "not with the level before it")
+    assert isinstance(pd.DataFrame, type)

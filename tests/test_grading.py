@@ -173,6 +173,12 @@ def test_a_cohort_is_graded_full_zero_partial_and_never_fatally(cohort, tmp_path
     text = report.read_text(encoding="utf-8")
     assert "| full | 5/5 | 5/5 |" in text and "| mistake | 4/5 | 4/5 |" in text and "## Feedback" in text
     assert "full/draft.ipynb matches none of the exercise notebooks" in text
+    # the wide gradebook (a row per student, a column per task) and a feedback file per student
+    book = list(csv.reader((tmp_path / "reports" / "gradebook.csv").open(encoding="utf-8")))
+    assert book[0][0] == "Student" and book[0][1] == "04_math: Task 1: a stable softmax" and book[0][-2:] == ["Total", "Out of"]
+    assert {row[0]: row[-2:] for row in book[1:]}["mistake"] == [str(TASKS - 1), str(TASKS)]
+    letter = (tmp_path / "reports" / "feedback" / "mistake.md").read_text(encoding="utf-8")
+    assert "4 of 5 tasks passed" in letter and "✗ Task 1: a stable softmax" in letter and "Hint:" in letter
     # the executed notebooks are kept, for appeals
     assert len(list((folder / "executed" / "full").glob("04_math-*.ipynb"))) == 1
     # the command line writes both (grading itself is what ran above)

@@ -65,8 +65,8 @@ def _short(value: Any) -> str:
 
 
 def _float(task: str, value: Any, what: str) -> float:
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        value = value.item()
+    if (isinstance(value, torch.Tensor) and value.numel() == 1) or (isinstance(value, np.ndarray) and value.size == 1):
+        value = value.item()  # a one-element tensor or array is a number written another way
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
         _fail(task, f"{what} should be a number, got {type(value).__name__}", "return a float (use .item() on a tensor)")
     return float(value)
@@ -115,15 +115,15 @@ def check_effective_languages(function: Callable[[Sequence[float]], float]) -> N
     task = "effective number of languages"
     cases = [[0.25] * 4, [1.0, 0.0, 0.0], [0.9, 0.09, 0.01], [0.5, 0.5]]
     for q in cases:
-        got = _call(task, function, list(q))
+        got = _float(task, _call(task, function, list(q)), "the effective number of languages")
         p = np.array(q)
         nonzero = p[p > 0]
         expected = float(np.exp(-(nonzero * np.log(nonzero)).sum()))
-        if not isinstance(got, (int, float, np.floating)) or not math.isfinite(float(got)):
+        if not math.isfinite(got):
             _fail(task, f"for {q} you returned {got!r}, expected a finite number",
                   "0 · log 0 counts as 0: skip the zero probabilities")
-        if not math.isclose(float(got), expected, rel_tol=1e-6):
-            _fail(task, f"for {q} you returned {float(got):.4f}, expected {expected:.4f}",
+        if not math.isclose(got, expected, rel_tol=1e-6):
+            _fail(task, f"for {q} you returned {got:.4f}, expected {expected:.4f}",
                   "H = −Σ q_i ln q_i in nats (natural log), and the answer is e^H; four equal languages give 4")
     _passed(task)
 
@@ -141,8 +141,8 @@ def check_fertility(function: Callable[[Callable[[str], list[str]], Sequence[str
     cases = [(by_characters, ["a bc", "def"], 6 / 3), (by_pairs, ["abcd ef", "g hijkl"], 7 / 4),
              (str.split, ["one two three", "four"], 1.0)]
     for tokenize, sentences, expected in cases:
-        got = _call(task, function, tokenize, list(sentences))
-        if not isinstance(got, (int, float, np.floating)) or not math.isclose(float(got), expected, rel_tol=1e-9):
+        got = _float(task, _call(task, function, tokenize, list(sentences)), "the fertility")
+        if not math.isclose(got, expected, rel_tol=1e-6):
             _fail(task, f"with sentences {sentences} and a tokenizer giving "
                   f"{[tokenize(s) for s in sentences]} you returned {got!r}, expected {expected:.4f}",
                   "count tokens and words over *all* sentences, then divide the totals (not the mean of ratios)")
@@ -256,9 +256,27 @@ def check_mask_tokens(function: Callable[..., tuple[torch.Tensor, torch.Tensor]]
         _fail(task, f"of the chosen tokens {as_mask:.0%} became the mask and {kept:.0%} were kept, expected "
               "about 80% and 10% (plus 10% random)", "a second uniform number per token: < 0.8 mask, "
               "0.8–0.9 random ordinary token, ≥ 0.9 keep")
-    randoms = masked[chosen][(masked[chosen] != mask_id) & (masked[chosen] != ids[chosen])]
-    if torch.isin(randoms, torch.tensor(special)).any():
-        _fail(task, "a random replacement was a special token", "draw replacements among ordinary ids only")
+    # A vocabulary of 12 ids, 5 of them special: a replacement drawn from every id, or beyond the vocabulary, shows
+    # in almost every run here (in the large one above only one draw in 200 lands on a special id).
+    small_vocab = 12
+    small = torch.randint(5, small_vocab, (400, 32), generator=torch.Generator().manual_seed(2))
+    first = _call(task, function, small.clone(), mask_id, special, small_vocab, torch.Generator().manual_seed(3))
+    again = _call(task, function, small.clone(), mask_id, special, small_vocab, torch.Generator().manual_seed(3))
+    if not all(isinstance(r, tuple) and len(r) == 2 for r in (first, again)) or not (
+            torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])):
+        _fail(task, "the same generator, seeded the same, gave different results",
+              "draw every random number from the generator you are given (generator=generator), not torch's global one")
+    small_masked, small_labels = first
+    picked = small_labels != -100
+    for size, before, after, where in ((vocab, ids, masked, chosen), (small_vocab, small, small_masked, picked)):
+        randoms = after[where][(after[where] != mask_id) & (after[where] != before[where])]
+        outside = (randoms < 0) | (randoms >= size)
+        if outside.any():
+            _fail(task, f"with vocab_size {size} a random replacement was {int(randoms[outside][0])}",
+                  "draw replacement ids in 0 … vocab_size − 1")
+        if torch.isin(randoms, torch.tensor(special)).any():
+            _fail(task, "a random replacement was a special token",
+                  "draw replacements among ordinary ids only (not among all ids of the vocabulary)")
     _passed(task)
 
 
@@ -404,10 +422,9 @@ def check_warmup_decay(function: Callable[[int, int, int], float]) -> None:
     task = "warm-up and linear decay"
     for warmup, total in ((10, 100), (1, 5), (4, 4)):
         expected = linear_warmup_decay(TrainingConfig(steps=total, warmup_steps=warmup))
-        for step in sorted({0, warmup - 1, warmup, (warmup + total) // 2, total - 1}):
-            got = _call(task, function, step, warmup, total)
-            if not isinstance(got, (int, float, np.floating)) or not math.isclose(float(got), expected(step),
-                                                                                  abs_tol=1e-9):
+        for step in sorted(s for s in {0, warmup - 1, warmup, (warmup + total) // 2, total - 1} if s < total):
+            got = _float(task, _call(task, function, step, warmup, total), "the learning-rate factor")
+            if not math.isclose(got, expected(step), abs_tol=1e-6):
                 phase = "warm-up" if step < warmup else "decay"
                 hint = ("during warm-up the factor is (step + 1) / warmup, so step 0 already trains a little"
                         if phase == "warm-up" else "after warm-up: (total − step) / (total − warmup)")
@@ -443,17 +460,27 @@ def check_masked_accuracy(function: Callable[[torch.Tensor, torch.Tensor], float
     whose label is not −100 (the positions MLM predicts)."""
     task = "masked-token accuracy"
     logits = _random(2, 6, 11, seed=12)
+    best = logits.argmax(-1)
     labels = torch.full((2, 6), -100)
-    labels[0, 1], labels[0, 4], labels[1, 2], labels[1, 5] = 3, int(logits[0, 4].argmax()), 7, int(
-        logits[1, 5].argmax())
-    expected = float((logits.argmax(-1)[labels != -100] == labels[labels != -100]).float().mean())
-    got = _call(task, function, logits, labels)
-    if not isinstance(got, (int, float, np.floating, torch.Tensor)) or not math.isclose(float(got), expected,
-                                                                                        abs_tol=1e-6):
-        everywhere = float((logits.argmax(-1) == labels).float().mean())
-        hint = ("count only the positions with a label (labels != −100)" if math.isclose(
-            float(got), everywhere, abs_tol=1e-6) else "argmax over the vocabulary (last dimension), then compare")
-        _fail(task, f"you returned {float(got):.4f}, expected {expected:.4f}", hint)
+    # row 0: three labelled positions, one right; row 1: one labelled position, right. Overall 2/4 = 0.5; the
+    # mean of the rows' accuracies would be (1/3 + 1) / 2 = 0.667, and accuracy over every position another number
+    labels[0, 1], labels[0, 3], labels[0, 4] = (best[0, 1] + 1) % 11, (best[0, 3] + 2) % 11, best[0, 4]
+    labels[1, 2] = best[1, 2]
+    chosen = labels != -100
+    expected = float((best[chosen] == labels[chosen]).float().mean())
+    got = _float(task, _call(task, function, logits, labels), "the accuracy")
+    if not math.isclose(got, expected, abs_tol=1e-6):
+        everywhere = float((best == labels).float().mean())
+        per_row = float(np.mean([(best[i][chosen[i]] == labels[i][chosen[i]]).float().mean().item()
+                                 for i in range(len(labels))]))
+        if math.isclose(got, everywhere, abs_tol=1e-6):
+            hint = "count only the positions with a label (labels != −100)"
+        elif math.isclose(got, per_row, abs_tol=1e-6):
+            hint = ("that is the mean of each row's accuracy: rows with more labels must weigh more; divide the "
+                    "correct predictions of all rows by all labelled positions")
+        else:
+            hint = "argmax over the vocabulary (last dimension), then compare"
+        _fail(task, f"you returned {got:.4f}, expected {expected:.4f}", hint)
     _passed(task)
 
 
@@ -500,9 +527,9 @@ def check_macro_f1(function: Callable[[Sequence[int], Sequence[int], int], float
     task = "macro-F1"
     cases = [([0, 0, 0, 0, 1], [0, 0, 0, 0, 0], 2), ([0, 1, 2, 2], [0, 2, 2, 1], 3), ([1, 1], [1, 1], 3)]
     for y_true, y_pred, labels in cases:
-        got = _call(task, function, list(y_true), list(y_pred), labels)
+        got = _float(task, _call(task, function, list(y_true), list(y_pred), labels), "macro-F1")
         expected = float(f1_score(y_true, y_pred, labels=list(range(labels)), average="macro", zero_division=0))
-        if not isinstance(got, (int, float, np.floating)) or not math.isclose(float(got), expected, abs_tol=1e-9):
+        if not math.isclose(got, expected, abs_tol=1e-6):  # float32 answers are right answers
             accuracy = float(np.mean(np.array(y_true) == np.array(y_pred)))
             hint = ("that is accuracy: macro-F1 averages the F1 of each label, so a rare label weighs as much as "
                     "a frequent one" if math.isclose(float(got), accuracy) else
@@ -553,11 +580,24 @@ def check_lora_linear(module_class: type) -> None:
                   "lora_A maps in_features → rank, lora_B maps rank → out_features, both without bias")
     if any(p.requires_grad for p in base.parameters()):
         _fail(task, "the base layer is still trainable", "base.requires_grad_(False)")
+    if not (module.lora_A.weight.requires_grad and module.lora_B.weight.requires_grad):
+        _fail(task, "lora_A and lora_B must be trainable (they are the only parameters that train)",
+              "freeze the base layer only, not the LoRA factors")
+    if not module.lora_A.weight.detach().abs().sum() > 0:
+        _fail(task, "lora_A starts at zero: with B also zero, no gradient ever reaches either factor",
+              "initialise lora_A randomly (e.g. Kaiming uniform, as nn.Linear does) and only lora_B to zero")
     x = _random(4, 6, seed=13)
     start = _call(task, module, x)
     if not torch.allclose(start, base(x), atol=1e-6):
         _fail(task, "at initialisation the output differs from the base layer",
               "initialise lora_B to zero, so that training starts at the pretrained function")
+    module.zero_grad()
+    output = _call(task, module, x)
+    if output.requires_grad:
+        output.sum().backward()
+    if module.lora_B.weight.grad is None or not module.lora_B.weight.grad.abs().sum() > 0:
+        _fail(task, "a backward pass leaves lora_B without a gradient, so training would never move it",
+              "compute base(x) + (alpha / rank) * lora_B(lora_A(x)) in forward, without torch.no_grad()")
     with torch.no_grad():
         module.lora_B.weight.normal_()
     expected = base(x) + 4.0 * x @ module.lora_A.weight.T @ module.lora_B.weight.T

@@ -370,7 +370,9 @@ def grade_folder(folder: str | Path, reference_folder: str | Path = "exercises/s
 
 def write_reports(results: Sequence[CheckResult], output: str | Path,
                   notes: Sequence[str] = ()) -> tuple[Path, Path]:
-    """``grades.csv`` (one row per student and task) and ``grades.md`` (scores, then every failure's feedback)."""
+    """``grades.csv`` (one row per student and task), ``gradebook.csv`` (one row per student, a column per task
+    and a total, as Canvas and Moodle import a gradebook), ``grades.md`` (scores, then every failure's feedback)
+    and ``feedback/<student>.md`` (what to send each student: their scores and each failed check's hint)."""
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     table = output / "grades.csv"
@@ -378,6 +380,27 @@ def write_reports(results: Sequence[CheckResult], output: str | Path,
         writer = csv.DictWriter(handle, fieldnames=list(CheckResult.__dataclass_fields__))
         writer.writeheader()
         writer.writerows(asdict(result) for result in results)
+    columns = list(dict.fromkeys(f"{Path(r.notebook).stem}: {r.task}" for r in results))
+    students = sorted({r.student for r in results})
+    with (output / "gradebook.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["Student", *columns, "Total", "Out of"])
+        for student in students:
+            mine = {f"{Path(r.notebook).stem}: {r.task}": r for r in results if r.student == student}
+            writer.writerow([student, *(int(mine[c].passed) if c in mine else "" for c in columns),
+                             sum(r.passed for r in mine.values()), len(mine)])
+    feedback = output / "feedback"
+    feedback.mkdir(exist_ok=True)
+    for student in students:
+        mine = [r for r in results if r.student == student]
+        lines = [f"# Feedback for {student}", "", f"{sum(r.passed for r in mine)} of {len(mine)} tasks passed.", ""]
+        for notebook in dict.fromkeys(r.notebook for r in mine):
+            part = [r for r in mine if r.notebook == notebook]
+            lines += [f"## {notebook}: {sum(r.passed for r in part)}/{len(part)}", ""]
+            lines += [f"* {'✓' if r.passed else '✗'} {r.task}" + ("" if r.passed else
+                      "\n\n  " + "\n  ".join(r.feedback.splitlines())) for r in part]
+            lines.append("")
+        (feedback / f"{student}.md").write_text("\n".join(lines), encoding="utf-8")
     notebooks = sorted({r.notebook for r in results})
     lines = ["# Grades", "", "| student | " + " | ".join(notebooks) + " | total |",
              "|---|" + "---:|" * (len(notebooks) + 1)]
