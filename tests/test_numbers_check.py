@@ -68,3 +68,10 @@ def test_the_command_fails_on_a_typed_number_and_passes_when_it_is_glued(tmp_pat
     assert "page.md: '25' typed in «It took 25 seconds.»" in capsys.readouterr().out
     (root / "page.md").write_text("α = 0.3. It took {glue:text}`seconds:.0f` seconds.\n", encoding="utf-8")
     assert numbers.main(["--allowlist", str(root / "allow.yml")]) == 0
+
+
+def test_the_model_answer_blocks_it_leaves_to_the_solution_notebooks_are_the_generators():
+    from xlm_course.exercises.student import ANSWER_SUMMARY
+
+    source = (Path(__file__).resolve().parents[1] / "tools" / "typed_numbers.py").read_text(encoding="utf-8")
+    assert f"<summary>{ANSWER_SUMMARY}</summary>" in source

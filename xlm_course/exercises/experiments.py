@@ -3,8 +3,8 @@
 An experiment task asks for a prediction first (a number or one of a few named outcomes), then for the code
 that measures. Its check does two things. It runs the learner's code on inputs where the answer is known,
 naming the usual mistakes as :mod:`.checks` does; then it reports the measurement beside the prediction. A
-wrong prediction is not a failed check: it is what the experiment is for, and the notebook's next cell explains
-what happened. A missing prediction, or one that is not among the outcomes offered, fails.
+wrong prediction is not a failed check: it is what the experiment is for, and the model answer after the task
+(collapsed in the student notebook) explains what happened. A missing prediction, or one that is not among the outcomes offered, fails.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def _prediction(task: str, prediction: Outcome, choices: Sequence[str] | None = 
 
 
 def _report(task: str, prediction: Outcome, measured: str, right: bool) -> None:
-    verdict = "as you predicted" if right else "not what you predicted: the next cell explains why"
+    verdict = "as you predicted" if right else "not what you predicted: write down why, then open the model answer after the task"
     print(f"✓ {task}: the experiment is correct. You predicted {prediction!r}; measured {measured} ({verdict}).")
 
 
