@@ -126,7 +126,7 @@ def cohort(tmp_path_factory):
     victim = (folder / "mistake" / NAME).read_bytes()
     os.environ["XLM_GRADER_SECRET"] = "token-of-the-grader"
     try:
-        grading = grade_folder(folder, reference, time_limit=60, isolate=ISOLATED,
+        grading = grade_folder(folder, reference, time_limit=60, isolate=ISOLATED, jobs=2,
                                limits=sandbox.Limits(memory_gib=6), executed=folder / "executed")
     finally:
         del os.environ["XLM_GRADER_SECRET"]
@@ -136,7 +136,7 @@ def cohort(tmp_path_factory):
     except BlockingIOError:
         connected = False
     listener.close()
-    return folder, grading, victim, connected, names
+    return folder, grading, victim, connected, names, reference
 
 
 def score(results, student):
@@ -146,7 +146,7 @@ def score(results, student):
 
 def test_a_cohort_is_graded_full_zero_partial_and_never_fatally(cohort, tmp_path, capsys, monkeypatch):
     """One test for the whole cohort, so that its notebooks run once (pytest-xdist spreads tests, not fixtures)."""
-    folder, grading, _, _, names = cohort
+    folder, grading, _, _, names, _ = cohort
     results = grading.results
     # the model answer (named as Colab names a copy): full marks; handed in untouched: zero, each check saying so
     assert score(results, "full") == (TASKS, TASKS)
@@ -193,7 +193,7 @@ def test_a_cohort_is_graded_full_zero_partial_and_never_fatally(cohort, tmp_path
 def test_the_tricks_that_passed_a_wrong_answer_pass_nothing(cohort):
     """An edited check cell (try/except), a check that never runs (dead code) and a rebound check: the grader
     runs the reference's check cells, and calls each check itself, loaded afresh."""
-    _, grading, _, _, _ = cohort
+    _, grading, _, _, _, _ = cohort
     for student in ("try-except", "dead-code", "rebound"):
         assert score(grading.results, student) == (TASKS - 1, TASKS), student
         [failed] = [r for r in grading.results if r.student == student and not r.passed]
@@ -204,7 +204,7 @@ def test_the_tricks_that_passed_a_wrong_answer_pass_nothing(cohort):
 
 @pytest.mark.skipif(not ISOLATED, reason=f"no sandbox on this machine: {WHY}")
 def test_a_hostile_notebook_changes_nothing_outside_its_sandbox(cohort):
-    folder, grading, victim, connected, _ = cohort
+    folder, grading, victim, connected, _, _ = cohort
     assert score(grading.results, "hostile") == (TASKS, TASKS)  # its answers are right: the attack costs nothing
     assert score(grading.results, "mistake") == (TASKS - 1, TASKS)  # the next student's grade is unchanged
     assert (folder / "mistake" / NAME).read_bytes() == victim
@@ -300,7 +300,7 @@ def test_limits_refuse_nonsense():
 
 
 def test_the_executed_notebooks_are_named_by_content(cohort):
-    folder, _, _, _, _ = cohort
+    folder, _, _, _, _, _ = cohort
     [kept] = (folder / "executed" / "mistake").glob("*.ipynb")
     digest = hashlib.sha256((folder / "mistake" / NAME).read_bytes()).hexdigest()[:12]
     assert kept.name == f"04_math-{digest}.ipynb"
@@ -309,3 +309,38 @@ def test_the_executed_notebooks_are_named_by_content(cohort):
 def test_the_instructors_page_states_the_sandboxs_defaults():
     page = (ROOT / "book" / "instructors.md").read_text(encoding="utf-8")
     assert "(`--memory-gib`, 12 by default)" in page and sandbox.Limits().memory_gib == 12
+
+
+def test_points_per_task_come_from_the_notebooks_metadata_and_count_in_every_report(tmp_path):
+    from xlm_course.exercises.grading import CheckResult, points_of, write_reports
+
+    reference = nbformat.read(STUDENT / NAME, as_version=4)
+    assert set(points_of(reference).values()) == {1.0}
+    reference.metadata["xlm_course"] = {"points": {"check_epsilon_experiment": 3}}
+    assert points_of(reference)["check_epsilon_experiment"] == 3.0
+    reference.metadata["xlm_course"] = {"points": {"check_attention": 2}}
+    with pytest.raises(ValueError, match="check_attention, which no check cell calls"):
+        points_of(reference)
+    reference.metadata["xlm_course"] = {"points": {"check_stable_softmax": 0}}
+    with pytest.raises(ValueError, match="must be a positive number"):
+        points_of(reference)
+    results = [CheckResult("bob", NAME, "Task 1: a", "check_a", False, "✗ wrong\n  Hint: x", points=2),
+               CheckResult("bob", NAME, "Task 2: b", "check_b", True, "correct")]
+    write_reports(results, tmp_path)
+    assert "| bob | 1/3 | 1/3 |" in (tmp_path / "grades.md").read_text(encoding="utf-8")
+    assert (tmp_path / "gradebook.csv").read_text(encoding="utf-8").splitlines()[1] == "bob,0,1,1,3"
+    assert "(1/3 points)" in (tmp_path / "feedback" / "bob.md").read_text(encoding="utf-8")
+
+
+def test_an_unchanged_submission_is_not_run_again_and_one_student_can_be_graded(cohort, monkeypatch):
+    import xlm_course.exercises.grading as grading_module
+
+    folder, grading, _, _, _, reference = cohort
+    monkeypatch.setattr(grading_module, "grade_notebook", lambda *args, **kwargs: pytest.fail("ran again"))
+    again = grade_folder(folder, reference, time_limit=60, isolate=ISOLATED, executed=folder / "executed",
+                         students=["mistake", "full"])
+    assert again.results == [r for r in grading.results if r.student in ("full", "mistake")]
+    with pytest.raises(ValueError, match="no folder for carol"):
+        grade_folder(folder, reference, students=["carol"], isolate=ISOLATED)
+    with pytest.raises(ValueError, match="jobs must be a positive int"):
+        grade_folder(folder, reference, jobs=0, isolate=ISOLATED)

@@ -182,7 +182,12 @@ def test_the_book_loads_nothing_from_other_hosts(site, page):
     page.on("request", record)
     for name in [*DIAGRAM_PAGES, "chapters/04_math/01_objectives_derived"]:
         page.goto(f"{site}/html/{name}.html")
-        page.wait_for_load_state("networkidle")
+        try:
+            page.wait_for_load_state("networkidle", timeout=60_000)
+        except playwright.TimeoutError:
+            # A request still open after a minute (on a busy machine, 30 s once were not enough)
+            # was recorded when it started, so its host is in `hosts` all the same.
+            pass
     page.remove_listener("request", record)
     assert hosts == {site.split("/")[2]}, f"requests to other hosts: {sorted(hosts - {site.split('/')[2]})}"
 

@@ -37,6 +37,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -63,6 +64,11 @@ class CheckResult:
     passed: bool
     feedback: str
     flags: str = ""
+    points: float = 1.0
+
+    @property
+    def earned(self) -> float:
+        return self.points if self.passed else 0.0
 
 
 @dataclass
@@ -76,6 +82,21 @@ class Grading:
 def tasks_of(reference: nbformat.NotebookNode) -> list[tuple[str, str]]:
     """(task title, check function) for every check cell of a reference notebook, in order."""
     return [(title, check) for title, check, _ in _check_cells(reference)]
+
+
+def points_of(reference: nbformat.NotebookNode) -> dict[str, float]:
+    """Each check's points: 1, unless the notebook's metadata says otherwise (``{"xlm_course": {"points":
+    {"check_attention": 2}}}``, set in the solution notebook and copied into the student one)."""
+    checks = [check for _, check in tasks_of(reference)]
+    weights = reference.metadata.get("xlm_course", {}).get("points", {})
+    unknown = sorted(set(weights) - set(checks))
+    if unknown:
+        raise ValueError(f"points are given for {', '.join(unknown)}, which no check cell calls; the checks are "
+                         f"{', '.join(checks)}")
+    for check, value in weights.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ValueError(f"the points of {check} must be a positive number, got {value!r}")
+    return {check: float(weights.get(check, 1)) for check in checks}
 
 
 def _check_cells(reference: nbformat.NotebookNode) -> list[tuple[str, str, str]]:
@@ -233,7 +254,8 @@ def grade_notebook(submitted: nbformat.NotebookNode | str | Path, reference: nbf
             submitted = nbformat.read(path, as_version=4)
         except Exception as error:  # not JSON, not a notebook
             reason = f"the file could not be read as a notebook: {type(error).__name__}"
-            return [CheckResult(student, name, task, check, False, reason) for task, check, _ in tasks]
+            return [CheckResult(student, name, task, check, False, reason, points=points_of(reference)[check])
+                    for task, check, _ in tasks]
     name = name or "notebook.ipynb"
     if isolate and not (how := sandbox.isolation())[0]:
         raise RuntimeError(f"cannot isolate the submissions here: {how[1]}. Grade in the container of "
@@ -253,7 +275,8 @@ def grade_notebook(submitted: nbformat.NotebookNode | str | Path, reference: nbf
     results = []
     for task, check, cell_id in tasks:
         passed, feedback = _verdict(by_id[cell_id], nonce, stopped)
-        results.append(CheckResult(student, name, task, check, passed, feedback + note, "; ".join(flags)))
+        results.append(CheckResult(student, name, task, check, passed, feedback + note, "; ".join(flags),
+                                   points_of(reference)[check]))
     return results
 
 
@@ -304,22 +327,33 @@ def prepare_cache(references: Sequence[nbformat.NotebookNode], warm: bool = Fals
 def grade_folder(folder: str | Path, reference_folder: str | Path = "exercises/student", time_limit: float = 300,
                  notebooks: Sequence[str] | None = None, isolate: bool = True,
                  limits: sandbox.Limits | None = None, executed: str | Path | None = None,
-                 warm_cache: bool = False) -> Grading:
+                 warm_cache: bool = False, jobs: int = 1, students: Sequence[str] | None = None) -> Grading:
     """Grade every ``<student>/<notebook>.ipynb`` in ``folder`` against the reference notebooks.
 
     ``notebooks`` ("04_math", ...) chooses what is graded; by default, every reference notebook that some
     student handed in. A chosen notebook a student did not hand in scores zero on its tasks ("not submitted");
     a file that matches no reference notebook is noted, never fatal. Every submission is read (and hashed)
-    before the first one runs."""
+    before the first one runs. ``jobs`` notebooks run at once, each in its own kernel; ``students`` grades only
+    those. With ``executed``, each result is kept beside its executed notebook, under the hashes of the
+    submission and of the reference, and a submission that has not changed is not run again."""
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a positive int (notebooks graded at once), got {jobs!r}")
     folder, reference_folder = Path(folder).resolve(), Path(reference_folder)
     references = {path.name: nbformat.read(path, as_version=4) for path in sorted(reference_folder.glob("*.ipynb"))}
     if not references:
         raise FileNotFoundError(f"no reference notebooks (*.ipynb) in {reference_folder}")
+    chosen_students = students
     kept = Path(executed).resolve() if executed is not None else None
     students = sorted(path for path in folder.iterdir()
                       if path.is_dir() and not path.name.startswith(".") and path.resolve() != kept)
     if not students:
         raise FileNotFoundError(f"no student folders in {folder}: expected {folder}/<student>/<notebook>.ipynb")
+    if chosen_students is not None:
+        unknown = sorted(set(chosen_students) - {path.name for path in students})
+        if unknown:
+            raise ValueError(f"no folder for {', '.join(unknown)} in {folder}; the students are "
+                             f"{', '.join(path.name for path in students)}")
+        students = [path for path in students if path.name in set(chosen_students)]
     chosen = None
     if notebooks is not None:
         chosen = []
@@ -344,28 +378,52 @@ def grade_folder(folder: str | Path, reference_folder: str | Path = "exercises/s
         raise ValueError(f"no student folder in {folder} holds any of the exercise notebooks ({', '.join(references)})")
     prepare_cache([references[name] for name in graded], warm=warm_cache)
     output = Path(executed) if executed is not None else None
+    hidden = _outermost(p for p in (folder, output) if p is not None)
+    fingerprints = {name: hashlib.sha256(nbformat.writes(reference).encode()).hexdigest()[:12]
+                    for name, reference in references.items()}
+
+    def zero(student: str, name: str, reason: str) -> list[CheckResult]:
+        points = points_of(references[name])
+        return [CheckResult(student, name, task, check, False, reason, points=points[check])
+                for task, check in tasks_of(references[name])]
+
+    def run(job: tuple[str, str, nbformat.NotebookNode, str]) -> list[CheckResult]:
+        student, name, submitted, digest = job
+        kept_as = output / student / f"{Path(name).stem}-{digest}.ipynb" if output is not None else None
+        record = kept_as.with_name(f"{kept_as.stem}-{fingerprints[name]}.json") if kept_as is not None else None
+        if record is not None and record.exists():  # graded before, unchanged, against the same reference
+            return [CheckResult(**row) for row in json.loads(record.read_text(encoding="utf-8"))]
+        results = grade_notebook(submitted, references[name], student, time_limit, name, isolate, limits, hidden,
+                                 kept_as)
+        if record is not None:
+            record.write_text(json.dumps([asdict(r) for r in results], ensure_ascii=False), encoding="utf-8")
+        return results
+
+    slots: list[list[CheckResult] | tuple[str, str, nbformat.NotebookNode, str]] = []
     for student in students:
         mine = handed.get(student.name, {})
         for name in graded:
             if name not in mine:
-                grading.results.extend(CheckResult(student.name, name, task, check, False, "not submitted")
-                                       for task, check in tasks_of(references[name]))
+                slots.append(zero(student.name, name, "not submitted"))
                 continue
-            filename, content = mine[name]
+            content = mine[name][1]
             try:
                 submitted = nbformat.reads(content.decode("utf-8"), as_version=4)
             except Exception as error:
-                reason = f"the file could not be read as a notebook: {type(error).__name__}"
-                grading.results.extend(CheckResult(student.name, name, task, check, False, reason)
-                                       for task, check in tasks_of(references[name]))
+                slots.append(zero(student.name, name, f"the file could not be read as a notebook: {type(error).__name__}"))
                 continue
-            digest = hashlib.sha256(content).hexdigest()[:12]
-            hidden = _outermost(p for p in (folder, output) if p is not None)
-            results = grade_notebook(submitted, references[name], student.name, time_limit, name, isolate, limits,
-                                     hidden, output / student.name / f"{Path(name).stem}-{digest}.ipynb"
-                                     if output is not None else None)
-            grading.results.extend(results)
+            slots.append((student.name, name, submitted, hashlib.sha256(content).hexdigest()[:12]))
+    to_run = [slot for slot in slots if isinstance(slot, tuple)]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:  # each notebook's kernel is its own process
+        ran = iter(list(pool.map(run, to_run)))
+    for slot in slots:
+        grading.results.extend(next(ran) if isinstance(slot, tuple) else slot)
     return grading
+
+
+def _score(results: Sequence[CheckResult]) -> str:
+    """Points earned out of points possible, "4/5"."""
+    return f"{sum(r.earned for r in results):g}/{sum(r.points for r in results):g}"
 
 
 def write_reports(results: Sequence[CheckResult], output: str | Path,
@@ -387,16 +445,17 @@ def write_reports(results: Sequence[CheckResult], output: str | Path,
         writer.writerow(["Student", *columns, "Total", "Out of"])
         for student in students:
             mine = {f"{Path(r.notebook).stem}: {r.task}": r for r in results if r.student == student}
-            writer.writerow([student, *(int(mine[c].passed) if c in mine else "" for c in columns),
-                             sum(r.passed for r in mine.values()), len(mine)])
+            writer.writerow([student, *(f"{mine[c].earned:g}" if c in mine else "" for c in columns),
+                             f"{sum(r.earned for r in mine.values()):g}", f"{sum(r.points for r in mine.values()):g}"])
     feedback = output / "feedback"
     feedback.mkdir(exist_ok=True)
     for student in students:
         mine = [r for r in results if r.student == student]
-        lines = [f"# Feedback for {student}", "", f"{sum(r.passed for r in mine)} of {len(mine)} tasks passed.", ""]
+        lines = [f"# Feedback for {student}", "", f"{sum(r.passed for r in mine)} of {len(mine)} tasks passed "
+                 f"({_score(mine)} points).", ""]
         for notebook in dict.fromkeys(r.notebook for r in mine):
             part = [r for r in mine if r.notebook == notebook]
-            lines += [f"## {notebook}: {sum(r.passed for r in part)}/{len(part)}", ""]
+            lines += [f"## {notebook}: {_score(part)}", ""]
             lines += [f"* {'✓' if r.passed else '✗'} {r.task}" + ("" if r.passed else
                       "\n\n  " + "\n  ".join(r.feedback.splitlines())) for r in part]
             lines.append("")
@@ -409,8 +468,8 @@ def write_reports(results: Sequence[CheckResult], output: str | Path,
         cells = []
         for notebook in notebooks:
             part = [r for r in mine if r.notebook == notebook]
-            cells.append(f"{sum(r.passed for r in part)}/{len(part)}")
-        lines.append(f"| {student} | " + " | ".join(cells) + f" | {sum(r.passed for r in mine)}/{len(mine)} |")
+            cells.append(_score(part))
+        lines.append(f"| {student} | " + " | ".join(cells) + f" | {_score(mine)} |")
     lines += ["", "## Feedback", ""]
     for r in results:
         if not r.passed:
