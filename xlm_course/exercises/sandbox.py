@@ -62,13 +62,17 @@ def isolation() -> tuple[bool, str]:
         return False, f"the sandbox needs Linux namespaces; this is {sys.platform}"
     if shutil.which("unshare") is None:
         return False, "the `unshare` program (util-linux) is not installed"
-    try:
-        probe = subprocess.run(["unshare", *NAMESPACES, "--", "true"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as error:
-        return False, f"`unshare` could not run: {error}"
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="xlm-course-sandbox-probe-") as folder:  # the whole sandbox, once
+        try:
+            probe = subprocess.run([*kernel_prefix(Path(folder), Limits()), "true"], capture_output=True, text=True,
+                                   timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            return False, f"`unshare` could not run: {error}"
     if probe.returncode != 0:
         reason = probe.stderr.strip().splitlines()[-1] if probe.stderr.strip() else f"exit {probe.returncode}"
-        return False, f"this machine does not allow user, mount, network and PID namespaces ({reason})"
+        return False, f"this machine does not allow the sandbox's namespaces and mounts ({reason})"
     return True, "Linux namespaces (user, mount, network, PID) via unshare"
 
 
