@@ -126,7 +126,7 @@ def cohort(tmp_path_factory):
     victim = (folder / "mistake" / NAME).read_bytes()
     os.environ["XLM_GRADER_SECRET"] = "token-of-the-grader"
     try:
-        grading = grade_folder(folder, reference, time_limit=60, isolate=ISOLATED, jobs=2,
+        grading = grade_folder(folder, reference, time_limit=120, isolate=ISOLATED, jobs=2,
                                limits=sandbox.Limits(memory_gib=6), executed=folder / "executed")
     finally:
         del os.environ["XLM_GRADER_SECRET"]
@@ -337,7 +337,7 @@ def test_an_unchanged_submission_is_not_run_again_and_one_student_can_be_graded(
 
     folder, grading, _, _, _, reference = cohort
     monkeypatch.setattr(grading_module, "grade_notebook", lambda *args, **kwargs: pytest.fail("ran again"))
-    again = grade_folder(folder, reference, time_limit=60, isolate=ISOLATED, executed=folder / "executed",
+    again = grade_folder(folder, reference, time_limit=120, isolate=ISOLATED, executed=folder / "executed",
                          students=["mistake", "full"])
     assert again.results == [r for r in grading.results if r.student in ("full", "mistake")]
     with pytest.raises(ValueError, match="no folder for carol"):
