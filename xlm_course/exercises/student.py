@@ -37,45 +37,37 @@ ANSWER_SUMMARY = "The model answer: open it once you have written yours"
 SUMMARY_HEADING = re.compile(r"^##\s+Summary\b")
 
 
-def strip_code(source: str, where: str = "a cell") -> str:
-    """Replace each marked solution region of a code cell by an indented ``raise NotImplementedError``."""
-    lines, output, inside, indent = source.splitlines(), [], False, ""
-    for number, line in enumerate(lines, start=1):
+def _replace_regions(source: str, begin: str, end: str, where: str, stub: str | None) -> str:
+    """``source`` with each ``begin`` … ``end`` region of lines replaced by ``stub`` at the region's indentation,
+    or left out where ``stub`` is None; unbalanced or nested markers are an error naming the line."""
+    output, inside = [], False
+    for number, line in enumerate(source.splitlines(), start=1):
         stripped = line.strip()
-        if stripped == CODE_BEGIN:
+        if stripped == begin:
             if inside:
-                raise ValueError(f"{where}, line {number}: {CODE_BEGIN} inside another solution")
-            inside, indent = True, line[:len(line) - len(line.lstrip())]
-            output.append(indent + CODE_STUB)
-        elif stripped == CODE_END:
+                raise ValueError(f"{where}, line {number}: {begin} inside another region it opened")
+            inside = True
+            if stub is not None:
+                output.append(line[:len(line) - len(line.lstrip())] + stub)
+        elif stripped == end:
             if not inside:
-                raise ValueError(f"{where}, line {number}: {CODE_END} without {CODE_BEGIN}")
+                raise ValueError(f"{where}, line {number}: {end} without {begin}")
             inside = False
         elif not inside:
             output.append(line)
     if inside:
-        raise ValueError(f"{where}: {CODE_BEGIN} is never closed by {CODE_END}")
+        raise ValueError(f"{where}: {begin} is never closed by {end}")
     return "\n".join(output)
+
+
+def strip_code(source: str, where: str = "a cell") -> str:
+    """Replace each marked solution region of a code cell by an indented ``raise NotImplementedError``."""
+    return _replace_regions(source, CODE_BEGIN, CODE_END, where, CODE_STUB)
 
 
 def strip_hidden(source: str, where: str = "a cell") -> str:
     """Leave out each ``### BEGIN HIDDEN TESTS`` … ``### END HIDDEN TESTS`` region of a code cell."""
-    output, inside = [], False
-    for number, line in enumerate(source.splitlines(), start=1):
-        stripped = line.strip()
-        if stripped == HIDDEN_BEGIN:
-            if inside:
-                raise ValueError(f"{where}, line {number}: {HIDDEN_BEGIN} inside another hidden region")
-            inside = True
-        elif stripped == HIDDEN_END:
-            if not inside:
-                raise ValueError(f"{where}, line {number}: {HIDDEN_END} without {HIDDEN_BEGIN}")
-            inside = False
-        elif not inside:
-            output.append(line)
-    if inside:
-        raise ValueError(f"{where}: {HIDDEN_BEGIN} is never closed by {HIDDEN_END}")
-    return "\n".join(output).rstrip("\n")
+    return _replace_regions(source, HIDDEN_BEGIN, HIDDEN_END, where, None).rstrip("\n")
 
 
 _TEXT_REGION = re.compile(re.escape(TEXT_BEGIN) + "(.*?)" + re.escape(TEXT_END), flags=re.DOTALL)
