@@ -23,7 +23,7 @@ from xlm_course.exercises.grading import (
     is_task_cell,
     match_notebook,
     tasks_of,
-    verdict_source,
+    verdict_expression,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,6 +46,33 @@ def _with_code(notebook: nbformat.NotebookNode, replace: str, by: str) -> nbform
 
 
 NAIVE = ("shifted = logits - logits.max(dim=-1, keepdim=True).values", "shifted = logits")  # task 1's usual mistake
+
+# Code in the kernel that tries to fake the grader's verdict, each on top of task 1's usual mistake: a stdout that
+# rewrites a failed verdict into a passed one, and an IPython input transformer that replaces the grader's cells
+# with a forged verdict line (reading the nonce from the cell it rewrites).
+REWRITING_STDOUT = """import sys as _s
+class _Rewriter:
+    def __init__(self, stream): self._stream = stream
+    def write(self, text): return self._stream.write(text.replace('"passed": false', '"passed": true'))
+    def __getattr__(self, name): return getattr(self._stream, name)
+_s.stdout = _Rewriter(_s.stdout)
+
+"""
+FORGING_TRANSFORMER = """import json as _json, re as _re
+def _forge(lines):
+    source = "".join(lines)
+    nonce, check = _re.search(r"verdict'?\\]?\\('([0-9a-f]{16})'", source), _re.search(r"'(check_\\w+)'", source)
+    if not (nonce and check):
+        return lines
+    line = _json.dumps({"check": check.group(1), "passed": True, "feedback": "correct"})
+    return [f"print({('XLM-COURSE-VERDICT ' + nonce.group(1) + ' ' + line)!r})\\n"]
+get_ipython().input_transformers_post.append(_forge)
+
+"""
+# Right on the notebook's three inputs (the answers it expects), the naive formula on any other
+MEMORISED = """_NOTEBOOKS_INPUTS = ([[1.0, 2.0, 3.0]], [[1000.0, 1001.0, 1002.0]], [[-1000.0, 0.0, 1000.0], [5.0, 5.0, 5.0]])
+
+"""
 
 
 def _hostile(folder: Path, port: int) -> nbformat.NotebookNode:
@@ -90,7 +117,7 @@ def cohort(tmp_path_factory):
     reference = tmp_path_factory.mktemp("reference")
     shutil.copy(STUDENT / NAME, reference / NAME)
     names = ("full", "empty", "mistake", "endless", "broken", "try-except", "dead-code", "rebound",
-             *(("hostile",) if ISOLATED else ()))  # without a sandbox, a hostile notebook would do what it tries
+             "rewriting-stdout", "forging-transformer", "memorised", *(("hostile",) if ISOLATED else ()))  # without a sandbox, a hostile notebook would do what it tries
     for student in names:
         (folder / student).mkdir()
     shutil.copy(SOLUTIONS / NAME, folder / "full" / "Copy of 04_math.ipynb")  # the model answer, as Colab names it
@@ -115,6 +142,14 @@ def cohort(tmp_path_factory):
                "checks.check_stable_softmax = check_stable_softmax = lambda function: print('✓ correct')\n\n"
                "def softmax(logits):")
     nbformat.write(rebound, folder / "rebound" / NAME)
+    for student, attack in (("rewriting-stdout", REWRITING_STDOUT), ("forging-transformer", FORGING_TRANSFORMER)):
+        nbformat.write(_with_code(_with_code(_solution(), *NAIVE), "def softmax(logits):", f"{attack}def softmax(logits):"),
+                       folder / student / NAME)
+    memorised = _with_code(_solution(), "def softmax(logits):", f"{MEMORISED}def softmax(logits):")
+    _with_code(memorised, "    shifted = logits - logits.max(dim=-1, keepdim=True).values",
+               "    shifted = logits - logits.max(dim=-1, keepdim=True).values if logits.tolist() in _NOTEBOOKS_INPUTS "
+               "else logits")
+    nbformat.write(memorised, folder / "memorised" / NAME)
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
@@ -202,6 +237,34 @@ def test_the_tricks_that_passed_a_wrong_answer_pass_nothing(cohort):
     assert rebound == {"cell cell-04 uses xlm_course"}  # reaching into the course package is flagged for the instructor
 
 
+def test_code_that_fakes_the_verdict_from_inside_the_kernel_passes_nothing(cohort):
+    """A rewritten stdout and an input transformer that forges the verdict line scored 5/5 on a wrong answer when
+    the verdict was a cell's printed output; sent as a signed user expression, each scores what its mistake does."""
+    _, grading, _, _, _, _ = cohort
+    for student, flag in (("rewriting-stdout", "stdout"), ("forging-transformer", "get_ipython")):
+        assert score(grading.results, student) == (TASKS - 1, TASKS), student
+        [failed] = [r for r in grading.results if r.student == student and not r.passed]
+        assert failed.check == "check_stable_softmax" and "Hint:" in failed.feedback, failed
+        assert {r.flags for r in grading.results if r.student == student} == {f"cell cell-04 uses {flag}"}
+
+
+def test_code_that_answers_only_the_notebooks_cases_fails_the_hidden_ones(cohort):
+    _, grading, _, _, _, _ = cohort
+    assert score(grading.results, "memorised") == (TASKS - 1, TASKS)
+    [failed] = [r for r in grading.results if r.student == "memorised" and not r.passed]
+    assert failed.check == "check_stable_softmax"
+    assert "passes the notebook's cases but not the grader's hidden ones" in failed.feedback and "Hint:" in failed.feedback
+    assert grading.seed is not None and (grading.seed == int((cohort[0] / "executed" / ".hidden-seed").read_text()))
+
+
+def test_an_honest_solution_is_never_flagged():
+    """The flags are for code that reaches into the checks or the kernel: no model answer may raise one."""
+    for path in sorted(SOLUTIONS.glob("*.ipynb")):
+        reference = nbformat.read(STUDENT / path.name, as_version=4)
+        _, missing, flags = assemble(reference, nbformat.read(path, as_version=4), "n0")
+        assert not missing and not flags, (path.name, flags)
+
+
 @pytest.mark.skipif(not ISOLATED, reason=f"no sandbox on this machine: {WHY}")
 def test_a_hostile_notebook_changes_nothing_outside_its_sandbox(cohort):
     folder, grading, victim, connected, _, _ = cohort
@@ -263,10 +326,11 @@ def test_assemble_keeps_the_students_answers_and_added_cells_and_nothing_else():
 
 
 def test_a_check_cell_must_be_one_call():
-    assert "verdict('n0', 'check_attention', lambda: ((attention, ), dict(mask=m)))" in verdict_source(
-        "check_attention(attention, mask=m)", "n0")
+    expression = verdict_expression("check_attention(attention, mask=m)", "n0", "ab", 7)
+    assert "['verdict']('n0', 'ab', 'check_attention', lambda: ((attention, ), dict(mask=m)), 7)" in expression
+    compile(expression, "<verdict>", "eval")  # one expression: what a user expression must be
     with pytest.raises(ValueError, match="one call"):
-        verdict_source("x = check_attention(attention)\nprint(x)", "n0")
+        verdict_expression("x = check_attention(attention)\nprint(x)", "n0", "ab")
 
 
 @pytest.mark.parametrize(("filename", "expected"), [

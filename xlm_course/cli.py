@@ -38,8 +38,8 @@ def _grade(args: argparse.Namespace) -> int:
     grading = grade_folder(args.folder, args.reference, args.time_limit, args.notebooks,
                            isolate=not args.unsafe_no_sandbox, limits=limits,
                            executed=output / "executed", warm_cache=args.warm_cache, jobs=args.jobs,
-                           students=args.students)
-    table, report = write_reports(grading.results, output, grading.notes)
+                           students=args.students, seed=args.hidden_seed)
+    table, report = write_reports(grading.results, output, grading.notes, grading.seed)
     print(report.read_text(encoding="utf-8").split("\n## Feedback")[0])
     print(f"wrote {table} and {report}")
     return 0
@@ -145,6 +145,8 @@ def parser() -> argparse.ArgumentParser:
                        help="memory per notebook's kernel, in GiB (default: xlm_course.exercises.sandbox.Limits)")
     grade.add_argument("-j", "--jobs", type=int, default=1, help="notebooks graded at once (default 1)")
     grade.add_argument("--students", nargs="+", default=None, help="grade only these students (folder names)")
+    grade.add_argument("--hidden-seed", type=int, default=None,
+                       help="the seed of the hidden cases (default: the one kept in OUTPUT/executed, else a new one)")
     grade.add_argument("--warm-cache", action="store_true",
                        help="pretrain the encoders the notebooks load if they are not cached (else: refuse)")
     grade.add_argument("--unsafe-no-sandbox", action="store_true",

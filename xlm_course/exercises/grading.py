@@ -10,11 +10,14 @@ must not trust anything in it but the student's answers, so, as nbgrader's autog
    kept where they were. Every given cell and every check cell comes from the reference, so an edited check
    (``try: … except: print("✓")``) or a deleted one changes nothing. A task cell missing from the submission is
    reported and graded as the empty stub.
-2. **The grader calls the checks itself.** Each check cell becomes a call of :func:`.verdict.verdict`, which
-   loads the checks afresh and prints a verdict line carrying a nonce chosen for this run: rebinding
-   ``check_softmax`` or printing "✓" does not pass a task. Task cells that import the course package (its
-   reference implementations), or reach into the interpreter (``builtins``, ``sys.modules``, ``importlib``),
-   are flagged in the report for the instructor to read: not failed, since the course teaches with its package.
+2. **The grader calls the checks itself.** Each check cell becomes a call of :func:`.verdict.verdict`, sent as a
+   user expression of a silent request (no input transformer or cell hook of the student's sees it), which loads
+   the checks afresh, calls the check on the notebook's cases and then on hidden ones drawn from a seed of the
+   grader's, and returns a line signed with a key chosen for this run: rebinding ``check_softmax``, printing "✓"
+   or rewriting ``sys.stdout`` does not pass a task, nor does code that answers only the notebook's cases. Task
+   cells that import the course package (its reference implementations), or reach into the interpreter or the
+   kernel (``builtins``, ``sys.modules``, ``importlib``, ``get_ipython``, ``gc``, ...), are flagged in the report
+   for the instructor to read: not failed, since the course teaches with its package.
 3. **The kernel runs in a sandbox** (:mod:`.sandbox`): no network, every file system read-only but its own
    folder, the other submissions and the grades hidden, a scrubbed environment, CPU and memory limits. All
    submissions are read before any of them runs, so none can change another's.
@@ -27,10 +30,13 @@ like that, not fatal: the grader always writes its table.
 from __future__ import annotations
 
 import ast
+import contextlib
 import copy
 import csv
 import hashlib
+import hmac
 import json
+import queue
 import re
 import secrets
 import shutil
@@ -45,12 +51,18 @@ import nbformat
 
 from . import sandbox
 from .student import CODE_STUB, TEXT_STUB
-from .verdict import PREFIX
+from .verdict import PREFIX, sign
 
 CHECK_CALL = re.compile(r"^\s*(check_\w+)\(", flags=re.MULTILINE)
 TASK_HEADING = re.compile(r"^##\s+(Task\s+\d+\b.*)$", flags=re.MULTILINE)  # "Task 4 (experiment): …" too
 ENCODER_USE = re.compile(r"\b(pretrain|course_encoders?|downstream_mlm)\(")  # notebooks that load a pretrained encoder
-SUSPICIOUS = re.compile(r"\b(xlm_course|builtins|__builtins__|sys\.modules|importlib|sys\.stdout|settrace)\b")
+# What a task cell needs to reach the checks, the kernel or the interpreter in order to fake a result (or to use
+# the course's reference implementations): flagged for the instructor to read, never failed.
+SUSPICIOUS = re.compile(
+    r"\b(xlm_course|builtins|__builtins__|sys\.modules|importlib|runpy|stdout|stderr|settrace|setprofile|addaudithook|"
+    r"_getframe|get_ipython|IPython|ipykernel|ctypes)\b"  # names that reach the checks, the kernel, the interpreter
+    r"|\b(?:import|from)\s+(gc|inspect|threading|signal|os)\b"  # modules that reach other objects, threads, processes
+    r"|(?<![\w.])(exec|eval|compile|globals|setattr|__import__)\s*\(")  # code built at run time; model.eval() is not
 
 
 @dataclass(frozen=True)
@@ -65,10 +77,11 @@ class CheckResult:
     feedback: str
     flags: str = ""
     points: float = 1.0
+    credit: float = 0.0  # the share of a failed task's points that its independent parts earned
 
     @property
     def earned(self) -> float:
-        return self.points if self.passed else 0.0
+        return self.points * (1.0 if self.passed else self.credit)
 
 
 @dataclass
@@ -77,6 +90,29 @@ class Grading:
 
     results: list[CheckResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    seed: int | None = None  # the class's hidden-case seed (each student's cases are drawn from it and their name)
+
+
+def hidden_seed(seed: int, student: str, notebook: str) -> int:
+    """The seed of one student's hidden cases in one notebook: a classmate's cases tell them nothing."""
+    return int.from_bytes(hashlib.sha256(f"{seed}/{student}/{notebook}".encode()).digest()[:4], "big")
+
+
+def class_seed(executed: Path | None, seed: int | None) -> int:
+    """The class's hidden-case seed: ``seed`` if given; else the one kept in ``executed`` (so that re-grading
+    draws the same cases, and an unchanged submission need not run again); else a new one, kept there."""
+    if seed is not None:
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"the hidden-case seed must be a non-negative int, got {seed!r}")
+        return seed
+    kept = executed / ".hidden-seed" if executed is not None else None
+    if kept is not None and kept.exists():
+        return int(kept.read_text().strip())
+    seed = secrets.randbelow(2**31)
+    if kept is not None:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        kept.write_text(f"{seed}\n")
+    return seed
 
 
 def tasks_of(reference: nbformat.NotebookNode) -> list[tuple[str, str]]:
@@ -117,8 +153,12 @@ def is_task_cell(cell: nbformat.NotebookNode) -> bool:
     return CODE_STUB in cell.source or TEXT_STUB in cell.source
 
 
-def verdict_source(check_cell: str, nonce: str) -> str:
-    """The grader's replacement for a check cell such as ``check_attention(attention)``."""
+VERDICT = "xlm_course_verdict"  # a graded check cell's metadata: the expression the grader sends in its place
+
+
+def verdict_expression(check_cell: str, nonce: str, key: str, seed: int | None = None) -> str:
+    """What the grader evaluates instead of a check cell such as ``check_attention(attention)``: one Python
+    expression (a user expression of the kernel's execute request), which loads :mod:`.verdict` from its file."""
     try:
         body = ast.parse(check_cell).body
     except SyntaxError as error:
@@ -129,19 +169,15 @@ def verdict_source(check_cell: str, nonce: str) -> str:
     positional = "".join(f"{ast.unparse(argument)}, " for argument in call.args)
     keywords = ", ".join(f"{k.arg}={ast.unparse(k.value)}" for k in call.keywords)
     location = Path(__file__).resolve().parent / "verdict.py"
-    return (f"# the grader's check (xlm-course grade): {check_cell.strip()}\n"
-            "import importlib.util as _grader_util\n"
-            f"_grader_spec = _grader_util.spec_from_file_location('xlm_course.exercises._verdict_{nonce}', "
-            f"{str(location)!r})\n"
-            "_grader = _grader_util.module_from_spec(_grader_spec)\n"
-            "_grader_spec.loader.exec_module(_grader)\n"
-            f"_grader.verdict({nonce!r}, {call.func.id!r}, lambda: (({positional}), dict({keywords})))\n")
+    return (f"__import__('runpy').run_path({str(location)!r}, run_name='xlm_course.exercises._verdict_{nonce}')"
+            f"['verdict']({nonce!r}, {key!r}, {call.func.id!r}, lambda: (({positional}), dict({keywords})), {seed!r})")
 
 
-def assemble(reference: nbformat.NotebookNode, submitted: nbformat.NotebookNode,
-             nonce: str) -> tuple[nbformat.NotebookNode, list[str], list[str]]:
+def assemble(reference: nbformat.NotebookNode, submitted: nbformat.NotebookNode, nonce: str, key: str = "00",
+             seed: int | None = None) -> tuple[nbformat.NotebookNode, list[str], list[str]]:
     """The notebook the grader runs: the reference with the submission's task cells and added cells; its check
-    cells replaced by verdict calls. Returns it, the ids of task cells missing from the submission, and flags."""
+    cells marked with the verdict expression the grader sends in their place (:func:`verdict_expression`).
+    Returns it, the ids of task cells missing from the submission, and flags."""
     known = {cell.get("id") for cell in reference.cells}
     theirs = {cell.get("id"): cell for cell in submitted.cells if cell.get("id") in known}
     added: dict[str | None, list[nbformat.NotebookNode]] = {}
@@ -160,7 +196,9 @@ def assemble(reference: nbformat.NotebookNode, submitted: nbformat.NotebookNode,
     for cell in graded.cells:
         cell_id = cell.get("id")
         if cell_id in checks:
-            cell.source = verdict_source(cell.source, nonce)
+            expression = verdict_expression(cell.source, nonce, key, seed)
+            cell.metadata[VERDICT] = expression
+            cell.source = f"# the grader's check, sent as a user expression in place of: {cell.source.strip()}\n{expression}\n"
         elif is_task_cell(cell):
             if cell_id in theirs and theirs[cell_id].cell_type == cell.cell_type:
                 cell.source = theirs[cell_id].source
@@ -174,7 +212,8 @@ def assemble(reference: nbformat.NotebookNode, submitted: nbformat.NotebookNode,
             continue
         cell.outputs, cell.execution_count = [], None
         if cell.get("id") in tasks or cell.get("id") not in known:  # the student's code: for the instructor to read
-            flags.extend(f"cell {cell.get('id')} uses {name}" for name in dict.fromkeys(SUSPICIOUS.findall(cell.source)))
+            names = (next(group for group in found if group) for found in SUSPICIOUS.findall(cell.source))
+            flags.extend(f"cell {cell.get('id')} uses {name}" for name in dict.fromkeys(names))
     graded.cells = cells
     return graded, missing, flags
 
@@ -213,8 +252,11 @@ def _execute(notebook: nbformat.NotebookNode, time_limit: float, folder: Path, i
                 if time.monotonic() >= deadline:
                     return limit
                 try:
-                    client.execute_cell(cell, index)
-                except CellTimeoutError:
+                    if VERDICT in cell.metadata:
+                        _evaluate_verdict(client, cell, client.timeout)
+                    else:
+                        client.execute_cell(cell, index)
+                except (CellTimeoutError, queue.Empty):
                     return limit
         return ""
     except Exception as error:  # a dead kernel, a notebook nbclient cannot run
@@ -222,29 +264,58 @@ def _execute(notebook: nbformat.NotebookNode, time_limit: float, folder: Path, i
         return f"the notebook stopped: {type(error).__name__}: {first_line}"
 
 
-def _verdict(cell: nbformat.NotebookNode, nonce: str, stopped: str) -> tuple[bool, str]:
+def _evaluate_verdict(client: object, cell: nbformat.NotebookNode, timeout: float) -> None:
+    """Evaluate a check cell's verdict expression as a user expression of an empty, silent execute request, and
+    keep the value (or the error) it returned as the cell's output. Raises ``queue.Empty`` past ``timeout``."""
+    from nbclient.util import run_sync
+
+    msg_id = client.kc.execute("", silent=True, store_history=False, user_expressions={"verdict": cell.metadata[VERDICT]})
+    deadline = time.monotonic() + timeout
+    while True:
+        reply = run_sync(client.kc.get_shell_msg)(timeout=max(0.1, deadline - time.monotonic()))
+        if reply["parent_header"].get("msg_id") == msg_id:
+            break
+    value = reply["content"].get("user_expressions", {}).get("verdict", {})
+    if value.get("status") == "ok":
+        text = ""
+        with contextlib.suppress(ValueError, SyntaxError):  # a str's repr, unless the formatter was tampered with
+            text = ast.literal_eval(value.get("data", {}).get("text/plain", ""))
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"{text}\n")]
+    else:
+        cell.outputs = [nbformat.v4.new_output("error", ename=value.get("ename", "error"),
+                                               evalue=value.get("evalue", ""), traceback=[])]
+    cell.execution_count = reply["content"].get("execution_count", 0)
+
+
+def _verdict(cell: nbformat.NotebookNode, nonce: str, key: str, stopped: str) -> tuple[bool, str, float]:
+    """(passed, feedback, credit) from a graded check cell: only a line carrying this run's nonce and a valid
+    signature counts."""
     marker = f"{PREFIX} {nonce} "
     for output in cell.get("outputs", []):
         if output.output_type == "stream":
             for line in output.get("text", "").splitlines():
                 if line.startswith(marker):
-                    result = json.loads(line[len(marker):])
-                    return bool(result["passed"]), result["feedback"]
+                    signature, _, payload = line[len(marker):].partition(" ")
+                    if not hmac.compare_digest(signature, sign(key, nonce, payload)):
+                        return False, "the grader's verdict was altered on its way out of the kernel", 0.0
+                    result = json.loads(payload)
+                    return bool(result["passed"]), result["feedback"], float(result.get("credit", 0.0))
     if cell.get("execution_count") is None:
-        return False, f"not run: {stopped or 'the notebook stopped before this check'}"
+        return False, f"not run: {stopped or 'the notebook stopped before this check'}", 0.0
     errors = [output for output in cell.get("outputs", []) if output.output_type == "error"]
-    reason = f"{errors[0].ename}: {errors[0].evalue}" if errors else "no verdict was printed"
-    return False, f"the grader's check did not finish ({reason})"
+    reason = f"{errors[0].ename}: {errors[0].evalue}" if errors else "no verdict came back"
+    return False, f"the grader's check did not finish ({reason})", 0.0
 
 
 def grade_notebook(submitted: nbformat.NotebookNode | str | Path, reference: nbformat.NotebookNode, student: str,
                    time_limit: float = 300, name: str | None = None, isolate: bool = True,
                    limits: sandbox.Limits | None = None, hidden: Iterable[Path] = (),
-                   executed: Path | None = None) -> list[CheckResult]:
+                   executed: Path | None = None, seed: int | None = None) -> list[CheckResult]:
     """Run one submission (a notebook, or its path) against ``reference`` and score each check.
 
     ``isolate`` runs the kernel in the sandbox (:mod:`.sandbox`); ``hidden`` are folders it must not see;
-    ``executed``, if given, is where the executed notebook is kept (for appeals)."""
+    ``executed``, if given, is where the executed notebook is kept (for appeals); ``seed``, if given, draws the
+    hidden cases each check is called on after the notebook's own."""
     tasks = _check_cells(reference)
     if not isinstance(submitted, nbformat.NotebookNode):
         path = Path(submitted)
@@ -259,8 +330,8 @@ def grade_notebook(submitted: nbformat.NotebookNode | str | Path, reference: nbf
     if isolate and not (how := sandbox.isolation())[0]:
         raise RuntimeError(f"cannot isolate the submissions here: {how[1]}. Grade in the container of "
                            "exercises/grading.Dockerfile, or pass --unsafe-no-sandbox on a machine you trust.")
-    nonce = secrets.token_hex(8)
-    graded, missing, flags = assemble(reference, submitted, nonce)
+    nonce, key = secrets.token_hex(8), secrets.token_hex(32)
+    graded, missing, flags = assemble(reference, submitted, nonce, key, seed)
     folder = Path(tempfile.mkdtemp(prefix="xlm-course-grade-"))
     try:
         stopped = _execute(graded, time_limit, folder, isolate, limits or sandbox.Limits(), tuple(hidden))
@@ -273,9 +344,9 @@ def grade_notebook(submitted: nbformat.NotebookNode | str | Path, reference: nbf
     note = (f" (task cells missing from the submission, graded as empty: {', '.join(missing)})" if missing else "")
     results = []
     for task, check, cell_id in tasks:
-        passed, feedback = _verdict(by_id[cell_id], nonce, stopped)
+        passed, feedback, credit = _verdict(by_id[cell_id], nonce, key, stopped)
         results.append(CheckResult(student, name, task, check, passed, feedback + note, "; ".join(flags),
-                                   points_of(reference)[check]))
+                                   points_of(reference)[check], 0.0 if passed else credit))
     return results
 
 
@@ -326,7 +397,8 @@ def prepare_cache(references: Sequence[nbformat.NotebookNode], warm: bool = Fals
 def grade_folder(folder: str | Path, reference_folder: str | Path = "exercises/student", time_limit: float = 300,
                  notebooks: Sequence[str] | None = None, isolate: bool = True,
                  limits: sandbox.Limits | None = None, executed: str | Path | None = None,
-                 warm_cache: bool = False, jobs: int = 1, students: Sequence[str] | None = None) -> Grading:
+                 warm_cache: bool = False, jobs: int = 1, students: Sequence[str] | None = None,
+                 seed: int | None = None) -> Grading:
     """Grade every ``<student>/<notebook>.ipynb`` in ``folder`` against the reference notebooks.
 
     ``notebooks`` ("04_math", ...) chooses what is graded; by default, every reference notebook that some
@@ -334,7 +406,8 @@ def grade_folder(folder: str | Path, reference_folder: str | Path = "exercises/s
     a file that matches no reference notebook is noted, never fatal. Every submission is read (and hashed)
     before the first one runs. ``jobs`` notebooks run at once, each in its own kernel; ``students`` grades only
     those. With ``executed``, each result is kept beside its executed notebook, under the hashes of the
-    submission and of the reference, and a submission that has not changed is not run again."""
+    submission and of the reference, and a submission that has not changed is not run again. Each check is also
+    called on hidden cases, drawn for each student from the class's ``seed`` (:func:`class_seed`)."""
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be a positive int (notebooks graded at once), got {jobs!r}")
     folder, reference_folder = Path(folder).resolve(), Path(reference_folder)
@@ -361,7 +434,7 @@ def grade_folder(folder: str | Path, reference_folder: str | Path = "exercises/s
             if match is None:
                 raise ValueError(f"--notebooks {wanted!r} is none of the exercise notebooks: {', '.join(references)}")
             chosen.append(match)
-    grading = Grading()
+    grading = Grading(seed=class_seed(Path(executed) if executed is not None else None, seed))
     handed: dict[str, dict[str, tuple[str, bytes]]] = {}
     for student in students:
         for path in sorted(student.glob("*.ipynb")):
@@ -389,11 +462,13 @@ def grade_folder(folder: str | Path, reference_folder: str | Path = "exercises/s
     def run(job: tuple[str, str, nbformat.NotebookNode, str]) -> list[CheckResult]:
         student, name, submitted, digest = job
         kept_as = output / student / f"{Path(name).stem}-{digest}.ipynb" if output is not None else None
-        record = kept_as.with_name(f"{kept_as.stem}-{fingerprints[name]}.json") if kept_as is not None else None
-        if record is not None and record.exists():  # graded before, unchanged, against the same reference
+        cases = hidden_seed(grading.seed, student, name)
+        record = (kept_as.with_name(f"{kept_as.stem}-{fingerprints[name]}-{cases}.json") if kept_as is not None
+                  else None)
+        if record is not None and record.exists():  # graded before, unchanged, same reference and hidden cases
             return [CheckResult(**row) for row in json.loads(record.read_text(encoding="utf-8"))]
         results = grade_notebook(submitted, references[name], student, time_limit, name, isolate, limits, hidden,
-                                 kept_as)
+                                 kept_as, cases)
         if record is not None:
             record.write_text(json.dumps([asdict(r) for r in results], ensure_ascii=False), encoding="utf-8")
         return results
@@ -426,7 +501,7 @@ def _score(results: Sequence[CheckResult]) -> str:
 
 
 def write_reports(results: Sequence[CheckResult], output: str | Path,
-                  notes: Sequence[str] = ()) -> tuple[Path, Path]:
+                  notes: Sequence[str] = (), seed: int | None = None) -> tuple[Path, Path]:
     """``grades.csv`` (one row per student and task), ``gradebook.csv`` (one row per student, a column per task
     and a total, as Canvas and Moodle import a gradebook), ``grades.md`` (scores, then every failure's feedback)
     and ``feedback/<student>.md`` (what to send each student: their scores and each failed check's hint)."""
@@ -455,7 +530,8 @@ def write_reports(results: Sequence[CheckResult], output: str | Path,
         for notebook in dict.fromkeys(r.notebook for r in mine):
             part = [r for r in mine if r.notebook == notebook]
             lines += [f"## {notebook}: {_score(part)}", ""]
-            lines += [f"* {'✓' if r.passed else '✗'} {r.task}" + ("" if r.passed else
+            lines += [f"* {'✓' if r.passed else '✗'} {r.task}" + ("" if r.passed or not r.credit else
+                      f" ({r.earned:g} of {r.points:g} points: some of its parts are right)") + ("" if r.passed else
                       "\n\n  " + "\n  ".join(r.feedback.splitlines())) for r in part]
             lines.append("")
         (feedback / f"{student}.md").write_text("\n".join(lines), encoding="utf-8")
@@ -480,6 +556,9 @@ def write_reports(results: Sequence[CheckResult], output: str | Path,
         lines += [f"* **{student}**, {notebook}: {flags}" for student, notebook, flags in flagged]
     if notes:
         lines += ["", "## Files not graded", ""] + [f"* {note}" for note in notes]
+    if seed is not None:
+        lines += ["", f"Each check was also called on hidden cases, drawn for each student from the class seed {seed} "
+                  f"(kept in executed/.hidden-seed; `--hidden-seed {seed}` draws the same ones again)."]
     report = output / "grades.md"
     report.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return table, report
