@@ -24,7 +24,7 @@ PARALLEL := XLM_COURSE_CONCURRENCY=$(JOBS) OMP_WAIT_POLICY=PASSIVE
 GPU_NOTEBOOKS := chapters/03_joint_pretraining/02_joint_pretraining.ipynb \
 	chapters/03_joint_pretraining/04_finetuning_transfer.ipynb chapters/08_deployment/01_peft.ipynb
 
-.PHONY: book book-en book-zh test test-gpu install vendor lab lab-kernel warm-cache lint unit notebooks claims check-numbers test-profiles notebooks-fp32 hub-notebooks gettext check-translations check-book browser browser-deps student-book pins clean
+.PHONY: book book-en book-zh test test-gpu install vendor lab lab-kernel warm-cache lint unit notebooks claims check-numbers test-profiles notebooks-fp32 hub-notebooks gettext check-translations check-book browser browser-deps student-book pins colab-pin clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -200,6 +200,12 @@ browser-deps:
 
 pins:
 	$(BIN)/python tools/pins.py
+
+# Pin every notebook's Colab install to the tag of pyproject.toml's version (a release: book/instructors.md), then
+# regenerate the student notebooks from the solutions.
+colab-pin: install
+	$(BIN)/python tools/colab_pin.py
+	$(BIN)/xlm-course student --solutions exercises/solutions --output exercises/student
 
 clean:
 	rm -rf _build .pytest_cache .ruff_cache

@@ -408,3 +408,15 @@ def test_an_unchanged_submission_is_not_run_again_and_one_student_can_be_graded(
         grade_folder(folder, reference, students=["carol"], isolate=ISOLATED)
     with pytest.raises(ValueError, match="jobs must be a positive int"):
         grade_folder(folder, reference, jobs=0, isolate=ISOLATED)
+
+
+def test_a_reference_pinned_to_another_release_is_noted():
+    from xlm_course import __version__
+    from xlm_course.exercises.grading import release_notes
+
+    reference = nbformat.read(STUDENT / NAME, as_version=4)
+    assert release_notes({NAME: reference}) == []  # the committed notebooks pin the installed release
+    [colab] = [cell for cell in reference.cells if "google.colab" in cell.source]
+    colab.source = colab.source.replace(f"@v{__version__}", "@v9.9.9")
+    [note] = release_notes({NAME: reference})
+    assert "installs xlm-course v9.9.9 in Colab" in note and f"grader runs {__version__}" in note

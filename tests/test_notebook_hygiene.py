@@ -1,5 +1,6 @@
 """Every chapter follows the notebook template: stripped outputs, a title, learning goals, the Colab cell."""
 
+import sys
 from pathlib import Path
 
 import nbformat
@@ -7,6 +8,9 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+from colab_pin import colab_install, pin  # noqa: E402
+
 NOTEBOOKS = sorted((ROOT / "chapters").glob("*/*.ipynb"))
 EXERCISES = sorted((ROOT / "exercises" / "solutions").glob("*.ipynb"))
 PAGES = sorted((ROOT / "chapters").glob("*/*.md"))
@@ -38,9 +42,25 @@ def test_title_goals_and_colab_cell(path):
     assert first.cell_type == "markdown" and first.source.startswith("# "), "first cell: a '# Title'"
     assert "**Learning goals.**" in first.source
     assert setup.cell_type == "code" and '"google.colab" in sys.modules' in setup.source
-    assert f"git+{CONFIG['repository']['url']}" in setup.source, "the Colab install must use _config.yml's URL"
+    assert colab_install() in setup.source, "the Colab install must pin this release: run `make colab-pin`"
     assert "setup(seed=" in setup.source, "the setup cell seeds everything and prints the banner"
     assert notebook.metadata["kernelspec"]["name"] == "python3"
+
+
+def test_the_colab_pin_is_this_release_and_the_tool_writes_only_it(tmp_path):
+    """One place sets the version (pyproject.toml); `make colab-pin` writes its tag into every Colab cell."""
+    import tomllib
+
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+    assert colab_install().endswith(f'git+{CONFIG["repository"]["url"]}@v{version}"')
+    copy = tmp_path / EXERCISES[0].name
+    copy.write_text(EXERCISES[0].read_text(encoding="utf-8").replace(f"@v{version}", ""), encoding="utf-8")
+    assert pin(copy, colab_install()) and not pin(copy, colab_install())  # pinned once, then left alone
+    assert copy.read_text(encoding="utf-8") == EXERCISES[0].read_text(encoding="utf-8")
+    (tmp_path / "other.ipynb").write_text(nbformat.writes(nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# t"), nbformat.v4.new_code_cell("import sys")])), encoding="utf-8")
+    with pytest.raises(ValueError, match="expected one Colab install line"):
+        pin(tmp_path / "other.ipynb", colab_install())
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))

@@ -350,6 +350,24 @@ def grade_notebook(submitted: nbformat.NotebookNode | str | Path, reference: nbf
     return results
 
 
+PINNED = re.compile(r'xlm-course @ git\+\S+@v([^"\s]+)"')  # the release a notebook's Colab cell installs
+
+
+def release_notes(references: dict[str, nbformat.NotebookNode]) -> list[str]:
+    """A note for each reference notebook whose Colab cell installs another release than the grader runs: its
+    students saw the checks of that release, and are graded with these."""
+    from .. import __version__
+
+    notes = []
+    for name, reference in references.items():
+        found = PINNED.search("".join(cell.source for cell in reference.cells if cell.cell_type == "code"))
+        if found and found.group(1) != __version__:
+            notes.append(f"{name} installs xlm-course v{found.group(1)} in Colab, but the grader runs {__version__}: "
+                         f"grade with the release your students used (pip install \"xlm-course[grade] @ "
+                         f"git+…@v{found.group(1)}\")")
+    return notes
+
+
 def _outermost(paths: Iterable[Path]) -> tuple[Path, ...]:
     """The folders to hide, without those inside another (hiding the outer one hides them already)."""
     paths = [Path(p).resolve() for p in paths]
@@ -435,6 +453,7 @@ def grade_folder(folder: str | Path, reference_folder: str | Path = "exercises/s
                 raise ValueError(f"--notebooks {wanted!r} is none of the exercise notebooks: {', '.join(references)}")
             chosen.append(match)
     grading = Grading(seed=class_seed(Path(executed) if executed is not None else None, seed))
+    grading.notes.extend(release_notes(references))
     handed: dict[str, dict[str, tuple[str, bytes]]] = {}
     for student in students:
         for path in sorted(student.glob("*.ipynb")):
@@ -555,7 +574,7 @@ def write_reports(results: Sequence[CheckResult], output: str | Path,
         lines += ["", "## For the instructor to read (not failed)", ""]
         lines += [f"* **{student}**, {notebook}: {flags}" for student, notebook, flags in flagged]
     if notes:
-        lines += ["", "## Files not graded", ""] + [f"* {note}" for note in notes]
+        lines += ["", "## Notes", ""] + [f"* {note}" for note in notes]
     if seed is not None:
         lines += ["", f"Each check was also called on hidden cases, drawn for each student from the class seed {seed} "
                   f"(kept in executed/.hidden-seed; `--hidden-seed {seed}` draws the same ones again)."]
