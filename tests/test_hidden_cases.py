@@ -264,6 +264,10 @@ def test_a_check_with_independent_parts_credits_the_parts_that_are_right():
     credit, message = _credit(ex.check_warmup_decay, lambda s, w, t: min(s / w, (t - s) / max(t - w, 1)))
     assert credit == 0.5 and "1 of 2 parts right (decay)" in message and "step 0" in message
 
+    credit, message = _credit(ex.check_mask_tokens, lambda ids, m, special, vocab, g: mask_tokens(
+        ids, m, special, vocab, mlm_probability=0.3, generator=g))  # twice the tokens, split and generator right
+    assert credit == pytest.approx(2 / 3) and "about 15%" in message
+
 
 def test_an_unwritten_or_wholly_wrong_answer_earns_no_credit():
     def unwritten(*args):

@@ -325,7 +325,8 @@ def check_causal_mask(function: Callable[[int], torch.Tensor], seed: int | None 
 def check_mask_tokens(function: Callable[..., tuple[torch.Tensor, torch.Tensor]], seed: int | None = None) -> None:
     """Chapter 3, task 1: ``function(input_ids, mask_id, special_ids, vocab_size, generator)`` returns
     (masked_ids, labels) with BERT's recipe: 15% of ordinary tokens chosen; of those 80% → mask, 10% → a random
-    token, 10% kept; labels −100 wherever nothing is predicted."""
+    token, 10% kept; labels −100 wherever nothing is predicted. The choice, the split and the use of the generator
+    earn credit apart."""
     task = "MLM masking"
     vocab, mask_id, special, seeds = 1000, 4, [0, 1, 2, 3, 4], (0, 1, 2, 3)
     if (rng := _hidden(seed)) is not None:
@@ -340,45 +341,49 @@ def check_mask_tokens(function: Callable[..., tuple[torch.Tensor, torch.Tensor]]
     if tuple(masked.shape) != tuple(ids.shape) or tuple(labels.shape) != tuple(ids.shape):
         _fail(task, "masked_ids and labels must have the shape of input_ids", "work element-wise")
     chosen = labels != -100
-    if (labels[chosen] != ids[chosen]).any():
-        _fail(task, "a label differs from the original token at a chosen position",
-              "labels hold the *original* ids where a prediction is made, −100 elsewhere")
-    if chosen[:, 0].any() or chosen[:, -1].any():
-        _fail(task, "special tokens (<s>, </s>) were chosen for prediction", "never select special ids")
-    rate = chosen.float().mean().item() / (62 / 64)
-    if not 0.13 < rate < 0.17:
-        _fail(task, f"{rate:.1%} of ordinary tokens were chosen, expected about 15%",
-              "draw one uniform number per token and choose it when the number is below 0.15")
-    if (masked[~chosen] != ids[~chosen]).any():
-        _fail(task, "tokens that were not chosen were changed", "only chosen positions may change")
-    as_mask = (masked[chosen] == mask_id).float().mean().item()
-    kept = (masked[chosen] == ids[chosen]).float().mean().item()
-    if not (0.76 < as_mask < 0.84 and 0.07 < kept < 0.13):
-        _fail(task, f"of the chosen tokens {as_mask:.0%} became the mask and {kept:.0%} were kept, expected "
-              "about 80% and 10% (plus 10% random)", "a second uniform number per token: < 0.8 mask, "
-              "0.8–0.9 random ordinary token, ≥ 0.9 keep")
-    # A vocabulary of 12 ids, 5 of them special: a replacement drawn from every id, or beyond the vocabulary, shows
-    # in almost every run here (in the large one above only one draw in 200 lands on a special id).
-    small_vocab = 12
-    small = torch.randint(5, small_vocab, (400, 32), generator=torch.Generator().manual_seed(seeds[2]))
-    first = _call(task, function, small.clone(), mask_id, special, small_vocab, torch.Generator().manual_seed(seeds[3]))
-    again = _call(task, function, small.clone(), mask_id, special, small_vocab, torch.Generator().manual_seed(seeds[3]))
-    if not all(isinstance(r, tuple) and len(r) == 2 for r in (first, again)) or not (
-            torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])):
-        _fail(task, "the same generator, seeded the same, gave different results",
-              "draw every random number from the generator you are given (generator=generator), not torch's global one")
-    small_masked, small_labels = first
-    picked = small_labels != -100
-    for size, before, after, where in ((vocab, ids, masked, chosen), (small_vocab, small, small_masked, picked)):
-        randoms = after[where][(after[where] != mask_id) & (after[where] != before[where])]
-        outside = (randoms < 0) | (randoms >= size)
-        if outside.any():
-            _fail(task, f"with vocab_size {size} a random replacement was {int(randoms[outside][0])}",
-                  "draw replacement ids in 0 … vocab_size − 1")
-        if torch.isin(randoms, torch.tensor(special)).any():
-            _fail(task, "a random replacement was a special token",
-                  "draw replacements among ordinary ids only (not among all ids of the vocabulary)")
-    _passed(task)
+    parts = _Parts(task, ["choosing 15% of ordinary tokens", "the 80/10/10 split", "the generator and the replacements"])
+    with parts.part("choosing 15% of ordinary tokens"):
+        if (labels[chosen] != ids[chosen]).any():
+            _fail(task, "a label differs from the original token at a chosen position",
+                  "labels hold the *original* ids where a prediction is made, −100 elsewhere")
+        if chosen[:, 0].any() or chosen[:, -1].any():
+            _fail(task, "special tokens (<s>, </s>) were chosen for prediction", "never select special ids")
+        rate = chosen.float().mean().item() / (62 / 64)
+        if not 0.13 < rate < 0.17:
+            _fail(task, f"{rate:.1%} of ordinary tokens were chosen, expected about 15%",
+                  "draw one uniform number per token and choose it when the number is below 0.15")
+        if (masked[~chosen] != ids[~chosen]).any():
+            _fail(task, "tokens that were not chosen were changed", "only chosen positions may change")
+    with parts.part("the 80/10/10 split"):
+        as_mask = (masked[chosen] == mask_id).float().mean().item()
+        kept = (masked[chosen] == ids[chosen]).float().mean().item()
+        if not (0.76 < as_mask < 0.84 and 0.07 < kept < 0.13):
+            _fail(task, f"of the chosen tokens {as_mask:.0%} became the mask and {kept:.0%} were kept, expected "
+                  "about 80% and 10% (plus 10% random)", "a second uniform number per token: < 0.8 mask, "
+                  "0.8–0.9 random ordinary token, ≥ 0.9 keep")
+    with parts.part("the generator and the replacements"):
+        # A vocabulary of 12 ids, 5 of them special: a replacement drawn from every id, or beyond the vocabulary, shows
+        # in almost every run here (in the large one above only one draw in 200 lands on a special id).
+        small_vocab = 12
+        small = torch.randint(5, small_vocab, (400, 32), generator=torch.Generator().manual_seed(seeds[2]))
+        first = _call(task, function, small.clone(), mask_id, special, small_vocab, torch.Generator().manual_seed(seeds[3]))
+        again = _call(task, function, small.clone(), mask_id, special, small_vocab, torch.Generator().manual_seed(seeds[3]))
+        if not all(isinstance(r, tuple) and len(r) == 2 for r in (first, again)) or not (
+                torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])):
+            _fail(task, "the same generator, seeded the same, gave different results",
+                  "draw every random number from the generator you are given (generator=generator), not torch's global one")
+        small_masked, small_labels = first
+        picked = small_labels != -100
+        for size, before, after, where in ((vocab, ids, masked, chosen), (small_vocab, small, small_masked, picked)):
+            randoms = after[where][(after[where] != mask_id) & (after[where] != before[where])]
+            outside = (randoms < 0) | (randoms >= size)
+            if outside.any():
+                _fail(task, f"with vocab_size {size} a random replacement was {int(randoms[outside][0])}",
+                      "draw replacement ids in 0 … vocab_size − 1")
+            if torch.isin(randoms, torch.tensor(special)).any():
+                _fail(task, "a random replacement was a special token",
+                      "draw replacements among ordinary ids only (not among all ids of the vocabulary)")
+    parts.finish()
 
 
 def check_info_nce(function: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor],
