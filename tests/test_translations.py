@@ -231,3 +231,45 @@ def test_a_glued_number_renders_inside_a_translated_paragraph(tmp_path):
     assert '原来的 <span class="pasted-text">3.1</span> 倍' in with_it
     without = _glue_book(tmp_path / "without", ["myst_nb"]).read_text(encoding="utf-8")
     assert "斯瓦希里语被看到的次数是原来的" in without and "pasted-text" not in without
+
+
+def _details_book(tmp_path: Path, extensions: list[str], builder: str = "html") -> Path:
+    """A one-notebook Sphinx project in Chinese with a model answer collapsed under a <summary> label."""
+    import json
+
+    from babel.messages.catalog import Catalog
+    from babel.messages.pofile import write_po
+    from sphinx.application import Sphinx
+
+    source = tmp_path / "src"
+    (source / "locales" / "zh_CN" / "LC_MESSAGES").mkdir(parents=True)
+    (source / "conf.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(ROOT / 'book' / '_ext')!r})\nextensions = {extensions!r}\n"
+        "language = 'zh_CN'\nlocale_dirs = ['locales']\ngettext_compact = False\nnb_execution_mode = 'off'\n",
+        encoding="utf-8")
+    answer = "<details>\n<summary>The model answer: open it once you have written yours</summary>\n\nIt rises.\n\n</details>"
+    notebook = {"nbformat": 4, "nbformat_minor": 5, "metadata": {"kernelspec": {"name": "python3",
+                "display_name": "Python 3", "language": "python"}}, "cells": [
+        {"cell_type": "markdown", "id": "a", "metadata": {}, "source": f"# Task\n\n{answer}"}]}
+    (source / "index.ipynb").write_text(json.dumps(notebook), encoding="utf-8")
+    catalog = Catalog(locale="zh_CN")
+    catalog.add("Task", "题目")
+    catalog.add("The model answer: open it once you have written yours", "参考答案：写完自己的答案后再展开")
+    catalog.add("It rises.", "它上升。")
+    with open(source / "locales" / "zh_CN" / "LC_MESSAGES" / "index.po", "wb") as handle:
+        write_po(handle, catalog)
+    out = tmp_path / builder
+    Sphinx(str(source), str(source), str(out), str(tmp_path / "doctrees"), builder, status=None,
+           warning=None, freshenv=True).build()
+    return out / ("index.html" if builder == "html" else "index.pot")
+
+
+def test_a_collapsed_blocks_label_is_extracted_and_translated(tmp_path):
+    """book/_ext/details_summaries.py: a <summary> label is raw HTML, which Sphinx neither extracts nor translates;
+    without the extension the Chinese page shows "The model answer" above a Chinese answer."""
+    page = _details_book(tmp_path / "with", ["myst_nb", "details_summaries"]).read_text(encoding="utf-8")
+    assert "<details>\n<summary>参考答案：写完自己的答案后再展开</summary>" in page and "它上升。" in page
+    template = _details_book(tmp_path / "pot", ["myst_nb", "details_summaries"], "gettext").read_text(encoding="utf-8")
+    assert 'msgid "The model answer: open it once you have written yours"' in template
+    without = _details_book(tmp_path / "without", ["myst_nb"]).read_text(encoding="utf-8")
+    assert "<summary>The model answer: open it once you have written yours</summary>" in without and "它上升。" in without

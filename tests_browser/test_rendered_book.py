@@ -230,6 +230,15 @@ def test_the_chinese_edition_navigates_in_chinese(site, page):
     assert page.locator("html").get_attribute("lang") == "zh-CN"
 
 
+@pytest.mark.parametrize("edition", EDITIONS)
+def test_the_collapsed_model_answers_are_labelled_in_the_pages_language(site, page, edition):
+    """The labels of the <details> blocks that hide the model answers (book/_ext/details_summaries.py)."""
+    page.goto(f"{site}/{edition}/exercises/student/04_math.html")
+    labels = page.locator("main details > summary").all_inner_texts()
+    assert len(labels) >= 4  # three model answers and the Summary
+    assert all(bool(CJK.search(label)) == (edition == "html-zh") for label in labels), labels
+
+
 @pytest.mark.parametrize("name", ["book/intro", "chapters/03_joint_pretraining/02_joint_pretraining"])
 def test_the_language_switch_opens_the_same_page_in_the_other_edition(site, page, name):
     if "html-zh" not in EDITIONS:
