@@ -465,3 +465,13 @@ def test_hidden_tests_are_left_out_and_their_markers_checked():
         strip_hidden(f"{HIDDEN_BEGIN}\nassert True")
     with pytest.raises(ValueError, match="without"):
         strip_hidden(f"assert True\n{HIDDEN_END}")
+
+
+def test_a_cell_of_hidden_tests_only_is_left_out_of_the_student_version():
+    solution = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# Exercises\n\n**Learning goals.** x"),
+        nbformat.v4.new_code_cell(f"def f():\n    {CODE_BEGIN}\n    return 1\n    {CODE_END}", id="task"),
+        nbformat.v4.new_code_cell(f"{HIDDEN_BEGIN}\nassert f() == 1\n{HIDDEN_END}", id="hidden"),
+        nbformat.v4.new_code_cell("", id="empty")])
+    ids = [cell.get("id") for cell in student_version(solution).cells]
+    assert "hidden" not in ids and {"task", "empty"} <= set(ids)  # an empty cell of the solution stays

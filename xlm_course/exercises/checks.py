@@ -35,15 +35,12 @@ from ..training import TrainingConfig, linear_warmup_decay
 
 class ExerciseFailed(AssertionError):
     """A task's check failed; the message says what was wrong and gives a hint. ``credit`` is the share of the
-    check's independent parts that passed (0 when it has none)."""
+    check's independent parts that passed (0 when it has none); ``unwritten`` says that the learner's function
+    still raises NotImplementedError, so that no part of the check can pass."""
 
-    def __init__(self, message: str, credit: float = 0.0) -> None:
+    def __init__(self, message: str, credit: float = 0.0, unwritten: bool = False) -> None:
         super().__init__(message)
-        self.credit = credit
-
-
-class _NotWritten(ExerciseFailed):
-    """The learner's function still raises NotImplementedError: no part of its check can pass."""
+        self.credit, self.unwritten = credit, unwritten
 
 
 def _fail(task: str, problem: str, hint: str) -> None:
@@ -77,9 +74,9 @@ class _Parts:
             raise ValueError(f"{name!r} is not one of this check's parts: {self.names}")
         try:
             yield
-        except _NotWritten:
-            raise
         except ExerciseFailed as failure:
+            if failure.unwritten:
+                raise
             self.failed[name] = str(failure)
 
     def finish(self, message: str = "correct") -> None:
@@ -101,8 +98,8 @@ def _call(task: str, function: Callable[..., Any], *args: Any, **kwargs: Any) ->
     try:
         return function(*args, **kwargs)
     except NotImplementedError:
-        raise _NotWritten(f"✗ {task}: not written yet (the function still raises NotImplementedError)\n  Hint: "
-                          "replace the `raise NotImplementedError` line with your code") from None
+        raise ExerciseFailed(f"✗ {task}: not written yet (the function still raises NotImplementedError)\n  Hint: "
+                             "replace the `raise NotImplementedError` line with your code", unwritten=True) from None
     except ExerciseFailed:
         raise
     except Exception as error:  # the learner's bug: report it as feedback, not as a crash of the checker

@@ -99,11 +99,13 @@ def student_version(notebook: nbformat.NotebookNode, name: str = "notebook") -> 
     cells = []
     for index, cell in enumerate(student.cells):
         where = f"{name}, cell {index}"
-        cells.append(cell)
         if cell.cell_type == "code":
-            cell.source = strip_hidden(strip_code(cell.source, where), where)
-            cell.outputs, cell.execution_count = [], None
-        elif cell.cell_type == "markdown":
+            stripped = strip_hidden(strip_code(cell.source, where), where)
+            if cell.source.strip() and not stripped.strip():
+                continue  # a cell of hidden tests only: nothing of it is the student's
+            cell.source, cell.outputs, cell.execution_count = stripped, [], None
+        cells.append(cell)
+        if cell.cell_type == "markdown":
             answers = [answer.strip() for answer in _TEXT_REGION.findall(cell.source)]
             cell.source = strip_text(cell.source, where)
             if answers:
