@@ -102,6 +102,51 @@ def test_attention_checks():
     _fails(ex.check_causal_mask, lambda n: torch.ones(n, n).tril(), "boolean")
 
 
+# Right answers, shared with tests/test_hidden_cases.py
+
+
+def align(word_ids, labels):
+    out, previous = [], None
+    for w in word_ids:
+        out.append(-100 if w is None or w == previous else labels[w])
+        previous = w
+    return out
+
+
+def gradient(z, y):
+    g = torch.softmax(z, -1).clone()
+    g[y] -= 1
+    return g
+
+
+def clip(gradients, max_norm):
+    total = float(torch.sqrt(sum((g ** 2).sum() for g in gradients)))
+    return [g * min(1.0, max_norm / total) for g in gradients]
+
+
+def accuracy(logits, labels):
+    keep = labels != -100
+    return float((logits.argmax(-1)[keep] == labels[keep]).float().mean())
+
+
+def quantise(x):
+    scale = float(x.abs().max()) / 127
+    return torch.clamp(torch.round(x / scale), -127, 127).to(torch.int8), scale
+
+
+class Gated(torch.nn.Module):
+    """A right answer to chapter 3's gated-fusion task."""
+
+    def __init__(self, text_dim, image_dim, hidden):
+        super().__init__()
+        self.text, self.image = torch.nn.Linear(text_dim, hidden), torch.nn.Linear(image_dim, hidden)
+        self.gate = torch.nn.Linear(text_dim + image_dim, hidden)
+
+    def forward(self, t, v):
+        z = torch.sigmoid(self.gate(torch.cat([t, v], -1)))
+        return z * torch.tanh(self.text(t)) + (1 - z) * torch.tanh(self.image(v)), z
+
+
 def test_pretraining_checks():
     ex.check_mask_tokens(lambda ids, mask_id, special, vocab, generator: mask_tokens(
         ids, mask_id, special, vocab, generator=generator))
@@ -112,16 +157,6 @@ def test_pretraining_checks():
     ex.check_info_nce(lambda a, b, t: info_nce(a, b, t, symmetric=False))
     _fails(ex.check_info_nce, lambda a, b, t: torch.nn.functional.cross_entropy(a @ b.T / t, torch.arange(len(a))),
            "normalise")
-
-    class Gated(torch.nn.Module):
-        def __init__(self, text_dim, image_dim, hidden):
-            super().__init__()
-            self.text, self.image = torch.nn.Linear(text_dim, hidden), torch.nn.Linear(image_dim, hidden)
-            self.gate = torch.nn.Linear(text_dim + image_dim, hidden)
-
-        def forward(self, t, v):
-            z = torch.sigmoid(self.gate(torch.cat([t, v], -1)))
-            return z * torch.tanh(self.text(t)) + (1 - z) * torch.tanh(self.image(v)), z
 
     class Swapped(Gated):
         def forward(self, t, v):
@@ -135,11 +170,6 @@ def test_pretraining_checks():
 def test_maths_checks():
     ex.check_stable_softmax(lambda x: torch.softmax(x, -1))
     _fails(ex.check_stable_softmax, lambda x: x.exp() / x.exp().sum(-1, keepdim=True), "maximum")
-
-    def gradient(z, y):
-        g = torch.softmax(z, -1).clone()
-        g[y] -= 1
-        return g
 
     ex.check_cross_entropy_gradient(gradient)
     _fails(ex.check_cross_entropy_gradient, lambda z, y: torch.softmax(z, -1), "p − y")
@@ -256,16 +286,8 @@ def test_training_loop_checks():
     ex.check_warmup_decay(lambda s, w, t: linear_warmup_decay(TrainingConfig(steps=t, warmup_steps=w))(s))
     _fails(ex.check_warmup_decay, lambda s, w, t: s / w if s < w else (t - s) / (t - w), "step 0")
 
-    def clip(gradients, max_norm):
-        total = float(torch.sqrt(sum((g ** 2).sum() for g in gradients)))
-        return [g * min(1.0, max_norm / total) for g in gradients]
-
     ex.check_clip_gradients(clip)
     _fails(ex.check_clip_gradients, lambda gs, m: [g * min(1.0, m / float(g.norm())) for g in gs], "all* gradients")
-
-    def accuracy(logits, labels):
-        keep = labels != -100
-        return float((logits.argmax(-1)[keep] == labels[keep]).float().mean())
 
     ex.check_masked_accuracy(accuracy)
     _fails(ex.check_masked_accuracy, lambda logits, labels: float((logits.argmax(-1) == labels).float().mean()),
@@ -273,13 +295,6 @@ def test_training_loop_checks():
 
 
 def test_application_checks():
-    def align(word_ids, labels):
-        out, previous = [], None
-        for w in word_ids:
-            out.append(-100 if w is None or w == previous else labels[w])
-            previous = w
-        return out
-
     ex.check_align_labels(align)
     _fails(ex.check_align_labels, lambda ids, labels: [-100 if w is None else labels[w] for w in ids], "first")
     ex.check_mean_reciprocal_rank(lambda scores, relevant: float(np.mean(
@@ -304,10 +319,6 @@ def test_deployment_checks():
     _fails(ex.check_lora_linear, lambda base, rank, alpha: Unscaled(base, rank, alpha), "alpha / rank")
     ex.check_lora_parameter_count(lambda d_in, d_out, r: r * (d_in + d_out))
     _fails(ex.check_lora_parameter_count, lambda d_in, d_out, r: d_in * d_out, "rank × d_in")
-
-    def quantise(x):
-        scale = float(x.abs().max()) / 127
-        return torch.clamp(torch.round(x / scale), -127, 127).to(torch.int8), scale
 
     ex.check_int8_quantisation(quantise)
     _fails(ex.check_int8_quantisation, lambda x: ((x / (float(x.abs().max()) / 127)).to(torch.int8),

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import f1_score
+from test_exercises import Gated, accuracy, align, clip, gradient, quantise
 from test_experiments import (
     accumulated_gradients,
     attention_entropy,
@@ -42,46 +43,6 @@ from xlm_course.ranking import top1_accuracy
 from xlm_course.text.fertility import token_premium
 from xlm_course.text.masking import mask_tokens
 from xlm_course.training import TrainingConfig, linear_warmup_decay
-
-
-class Gated(torch.nn.Module):
-    def __init__(self, text_dim, image_dim, hidden):
-        super().__init__()
-        self.text, self.image = torch.nn.Linear(text_dim, hidden), torch.nn.Linear(image_dim, hidden)
-        self.gate = torch.nn.Linear(text_dim + image_dim, hidden)
-
-    def forward(self, t, v):
-        z = torch.sigmoid(self.gate(torch.cat([t, v], -1)))
-        return z * torch.tanh(self.text(t)) + (1 - z) * torch.tanh(self.image(v)), z
-
-
-def _gradient(z, y):
-    g = torch.softmax(z, -1).clone()
-    g[y] -= 1
-    return g
-
-
-def _clip(gradients, max_norm):
-    total = float(torch.sqrt(sum((g ** 2).sum() for g in gradients)))
-    return [g * min(1.0, max_norm / total) for g in gradients]
-
-
-def _accuracy(logits, labels):
-    keep = labels != -100
-    return float((logits.argmax(-1)[keep] == labels[keep]).float().mean())
-
-
-def _align(word_ids, labels):
-    out, previous = [], None
-    for w in word_ids:
-        out.append(-100 if w is None or w == previous else labels[w])
-        previous = w
-    return out
-
-
-def _quantise(x):
-    scale = float(x.abs().max()) / 127
-    return torch.clamp(torch.round(x / scale), -127, 127).to(torch.int8), scale
 
 
 def _premium(tokenizer, parallel, languages):
@@ -113,12 +74,12 @@ RIGHT = {
     "check_gated_fusion": ([Gated], {}),
     "check_tlm_pair": ([tlm_pair], {}),
     "check_stable_softmax": ([lambda x: torch.softmax(x, -1)], {}),
-    "check_cross_entropy_gradient": ([_gradient], {}),
+    "check_cross_entropy_gradient": ([gradient], {}),
     "check_joint_objective": ([joint_objective], {}),
     "check_warmup_decay": ([lambda s, w, t: linear_warmup_decay(TrainingConfig(steps=t, warmup_steps=w))(s)], {}),
-    "check_clip_gradients": ([_clip], {}),
-    "check_masked_accuracy": ([_accuracy], {}),
-    "check_align_labels": ([_align], {}),
+    "check_clip_gradients": ([clip], {}),
+    "check_masked_accuracy": ([accuracy], {}),
+    "check_align_labels": ([align], {}),
     "check_mean_reciprocal_rank": ([lambda scores, relevant: float(np.mean(
         [1 / (1 + int((row > row[r]).sum())) for row, r in zip(scores, relevant, strict=True)]))], {}),
     "check_macro_f1": ([lambda t, p, n: float(f1_score(t, p, labels=list(range(n)), average="macro",
@@ -126,7 +87,7 @@ RIGHT = {
     "check_bleu": ([bleu], {}),
     "check_lora_linear": ([LoRALinear], {}),
     "check_lora_parameter_count": ([lambda d_in, d_out, r: r * (d_in + d_out)], {}),
-    "check_int8_quantisation": ([_quantise], {}),
+    "check_int8_quantisation": ([quantise], {}),
     "check_distillation_loss": ([distillation_loss], {}),
     "check_alpha_experiment": ([drawn_shares, 8.0], {"languages": ["en"] * 500 + ["fr"] * 200 + ["sw"] * 10}),
     "check_token_premium_experiment": ([_premium, "fr"], {}),
@@ -295,13 +256,13 @@ def test_the_pruning_hidden_table_has_no_drop_on_a_threshold():
     """The hidden accuracies never lose exactly the threshold, where float rounding would decide the answer."""
     asked = []
 
-    def recording(accuracy, points):
-        asked.append((accuracy.copy(), points))
-        return first_level_losing(accuracy, points)
+    def recording(table, points):
+        asked.append((table.copy(), points))
+        return first_level_losing(table, points)
 
     for seed in range(20):
         ex.check_pruning_experiment(recording, "English", seed=seed)
-    for accuracy, points in asked:
-        lost = (accuracy.iloc[0] - accuracy) * 100 - points
-        assert (lost.abs() > 0.005).all().all(), (accuracy, points)
+    for table, points in asked:
+        lost = (table.iloc[0] - table) * 100 - points
+        assert (lost.abs() > 0.005).all().all(), (table, points)
 
