@@ -261,7 +261,7 @@ def test_an_honest_solution_is_never_flagged():
     """The flags are for code that reaches into the checks or the kernel: no model answer may raise one."""
     for path in sorted(SOLUTIONS.glob("*.ipynb")):
         reference = nbformat.read(STUDENT / path.name, as_version=4)
-        _, missing, flags = assemble(reference, nbformat.read(path, as_version=4), "n0")
+        _, missing, flags = assemble(reference, nbformat.read(path, as_version=4), "n0", "ab")
         assert not missing and not flags, (path.name, flags)
 
 
@@ -315,7 +315,7 @@ def test_assemble_keeps_the_students_answers_and_added_cells_and_nothing_else():
     _with_code(submitted, "import torch", "import torch  # edited given cell")
     submitted.cells.insert(5, nbformat.v4.new_code_cell("helper = 1", id="mine"))
     del submitted.cells[[c.get("id") for c in submitted.cells].index("cell-07")]  # task 2's answer deleted
-    graded, missing, _ = assemble(reference, submitted, "abc123")
+    graded, missing, _ = assemble(reference, submitted, "abc123", "ab")
     sources = {cell.get("id"): cell.source for cell in graded.cells}
     assert "edited given cell" not in sources["cell-02"]
     assert "### BEGIN SOLUTION" in sources["cell-04"]  # the student's answer to task 1
@@ -420,3 +420,15 @@ def test_a_reference_pinned_to_another_release_is_noted():
     colab.source = colab.source.replace(f"@v{__version__}", "@v9.9.9")
     [note] = release_notes({NAME: reference})
     assert "installs xlm-course v9.9.9 in Colab" in note and f"grader runs {__version__}" in note
+
+
+def test_a_damaged_hidden_seed_file_is_refused_with_what_to_do(tmp_path):
+    from xlm_course.exercises.grading import class_seed
+
+    seed = class_seed(tmp_path, None)  # a new seed, kept
+    assert class_seed(tmp_path, None) == seed and class_seed(None, 7) == 7
+    (tmp_path / ".hidden-seed").write_text("not a seed")
+    with pytest.raises(ValueError, match="should hold the class's hidden-case seed.*--hidden-seed N"):
+        class_seed(tmp_path, None)
+    with pytest.raises(ValueError, match="non-negative int"):
+        class_seed(tmp_path, -1)

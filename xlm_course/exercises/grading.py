@@ -107,7 +107,11 @@ def class_seed(executed: Path | None, seed: int | None) -> int:
         return seed
     kept = executed / ".hidden-seed" if executed is not None else None
     if kept is not None and kept.exists():
-        return int(kept.read_text().strip())
+        text = kept.read_text().strip()
+        if not text.isdigit():
+            raise ValueError(f"{kept} should hold the class's hidden-case seed (a non-negative int), got {text!r}: "
+                             "restore it, or pass --hidden-seed N (a new seed draws new hidden cases)")
+        return int(text)
     seed = secrets.randbelow(2**31)
     if kept is not None:
         kept.parent.mkdir(parents=True, exist_ok=True)
@@ -173,7 +177,7 @@ def verdict_expression(check_cell: str, nonce: str, key: str, seed: int | None =
             f"['verdict']({nonce!r}, {key!r}, {call.func.id!r}, lambda: (({positional}), dict({keywords})), {seed!r})")
 
 
-def assemble(reference: nbformat.NotebookNode, submitted: nbformat.NotebookNode, nonce: str, key: str = "00",
+def assemble(reference: nbformat.NotebookNode, submitted: nbformat.NotebookNode, nonce: str, key: str,
              seed: int | None = None) -> tuple[nbformat.NotebookNode, list[str], list[str]]:
     """The notebook the grader runs: the reference with the submission's task cells and added cells; its check
     cells marked with the verdict expression the grader sends in their place (:func:`verdict_expression`).
