@@ -32,8 +32,8 @@ from xlm_course.models.encoder import build_encoder, encoder_config
 from xlm_course.objectives import masked_lm_loss
 from xlm_course.pretraining import PretrainingSetup, data_for
 from xlm_course.runtime import PROFILES, set_threads
-from xlm_course.text.batches import encode
-from xlm_course.text.masking import mask_tokens, special_ids_of
+from xlm_course.text.inputs import encode
+from xlm_course.text.masking import mask_batch
 from xlm_course.training import TrainingConfig, train
 
 RESULTS = Path(__file__).parent / "results"
@@ -89,7 +89,6 @@ def make_batches(steps: int, batch_size: int, max_length: int) -> tuple[list[Bat
     setup = PretrainingSetup().resolved()
     data = data_for(setup)
     texts, langs = data.monolingual["text"], data.monolingual["lang"]
-    special = special_ids_of(data.tokenizer)
     batches = []
     for step in range(steps):
         generator = torch.Generator().manual_seed(step)
@@ -100,8 +99,7 @@ def make_batches(steps: int, batch_size: int, max_length: int) -> tuple[list[Bat
         pad = max_length - inputs["input_ids"].shape[1]
         inputs = {k: torch.nn.functional.pad(v, (0, pad), value=data.tokenizer.pad_token_id if k in
                                              ("input_ids", "position_ids") else 0) for k, v in inputs.items()}
-        inputs["input_ids"], inputs["labels"] = mask_tokens(inputs["input_ids"], data.tokenizer.mask_token_id,
-                                                            special, len(data.tokenizer), generator=generator)
+        inputs = mask_batch(inputs, data.tokenizer, generator)
         batches.append(inputs)
     return batches, data, setup.languages
 
@@ -115,7 +113,7 @@ def counted_flops(model: XLMRobertaForMaskedLM, loss: Loss, batches: list[Batch]
 
 
 def course_loop(model: XLMRobertaForMaskedLM, loss: Loss, batches: list[Batch], bf16: bool) -> float:
-    config = TrainingConfig(steps=len(batches), learning_rate=1e-3, device="cpu",
+    config = TrainingConfig(steps=len(batches), warmup_steps=0, learning_rate=1e-3, device="cpu",
                             precision="bf16" if bf16 else "fp32", progress=False)
     start = time.perf_counter()
     train(model, lambda m, b: {"loss": loss(m, b)}, lambda step: batches[step], config)

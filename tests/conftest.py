@@ -1,7 +1,11 @@
 import os
 
+from xlm_course.runtime import (
+    OFFLINE_VARIABLES,  # torch only: no Hugging Face library has read the variables yet
+)
+
 # The course must work offline: every test runs as CI does, with the Hugging Face libraries offline.
-for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+for name in OFFLINE_VARIABLES:
     os.environ.setdefault(name, "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 # Unit tests check logic, not rounding: fp32 on every machine, whatever bf16 units its CPU has (the precision
@@ -17,9 +21,10 @@ def tiny_source():
     """A tiny random XLM-R encoder with a tokenizer trained on emoji names (en, fr, de, ja): fast enough for tests
     of everything that fine-tunes."""
     from xlm_course.models.encoder import build_encoder, encoder_config
+    from xlm_course.models.source import EncoderSource
     from xlm_course.runtime import PROFILES
     from xlm_course.text import train_tokenizer
-    from xlm_course.transfer import EncoderSource, emoji_category_task
+    from xlm_course.transfer import emoji_category_task
 
     languages = ("en", "fr", "de", "ja")
     texts = list(emoji_category_task(languages).frame("train")["text"])

@@ -154,7 +154,7 @@ def test_train_calls_after_step_once_per_step():
     calls = []
     model = nn.Linear(2, 1)
     train(model, lambda m, b: {"loss": m(b["x"]).pow(2).mean()}, lambda step: {"x": torch.ones(3, 2)},
-          TrainingConfig(steps=4, progress=False), after_step=calls.append)
+          TrainingConfig(steps=4, warmup_steps=0, progress=False), after_step=calls.append)
     assert calls == [0, 1, 2, 3]
 
 

@@ -1,5 +1,7 @@
 """The applications of chapter 6: QA ranking sets, recommendation, NER data and tagging, translation."""
 
+import dataclasses
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -31,6 +33,7 @@ from xlm_course.applications.translation import (
 )
 from xlm_course.data import concept_split
 from xlm_course.models.encoder import build_encoder
+from xlm_course.models.source import replace_config
 from xlm_course.transfer import emoji_category_task
 
 # --- QA ---------------------------------------------------------------------------------------------------------
@@ -147,7 +150,7 @@ def test_entities_are_split_by_code_in_every_language():
 
 def test_sub_word_labels_are_minus_100_after_the_first_token(tiny_source):
     sentences = make_sentences("en", "train", 8)
-    batch = encode_sentences(tiny_source.tokenizer, sentences, tiny_source.language_ids, max_length=128)
+    batch = encode_sentences(tiny_source, sentences, max_length=128)
     for row, sentence in enumerate(sentences):
         labelled = batch["labels"][row][batch["labels"][row] != -100]
         assert [LABELS[i] for i in labelled.tolist()] == list(sentence.labels)
@@ -158,7 +161,7 @@ def test_sub_word_labels_are_minus_100_after_the_first_token(tiny_source):
 def test_tagging_round_trip_and_f1(tiny_source):
     model = finetune_ner(tiny_source, make_sentences("en", "train", 40), NERConfig(steps=2, batch_size=8, warmup_steps=1))
     sentences = make_sentences("ja", "test", 6)
-    predicted = predict_labels(model, tiny_source.tokenizer, sentences, tiny_source.language_ids)
+    predicted = predict_labels(model, tiny_source, sentences)
     assert [len(p) for p in predicted] == [len(s.words) for s in sentences]
     assert all(label in LABELS for p in predicted for label in p)
     gold = [s.labels for s in sentences]
@@ -215,8 +218,9 @@ def test_translation_scores_are_perfect_on_the_references_and_checked():
 
 def test_ner_positions_count_from_the_models_offset(tiny_source):
     sentences = make_sentences("en", "train", 4)
-    xlmr = encode_sentences(tiny_source.tokenizer, sentences, tiny_source.language_ids)
-    bert = encode_sentences(tiny_source.tokenizer, sentences, tiny_source.language_ids, position_offset=0)
+    bert_source = dataclasses.replace(tiny_source, config=replace_config(tiny_source.config, model_type="bert"))
+    assert bert_source.position_offset == 0
+    xlmr, bert = encode_sentences(tiny_source, sentences), encode_sentences(bert_source, sentences)
     real = xlmr["attention_mask"].bool()
     assert (xlmr["position_ids"][:, 0] == 2).all() and (bert["position_ids"][:, 0] == 0).all()
     assert torch.equal(xlmr["position_ids"][real] - 2, bert["position_ids"][real])

@@ -6,7 +6,7 @@ import datasets
 import pytest
 
 from xlm_course.data import (
-    DEFAULT_UI_LANGUAGES,
+    COURSE_LANGUAGES,
     EMOJI_LANGUAGES,
     PLACEHOLDER,
     SENTIMENT_LABELS,
@@ -53,7 +53,7 @@ def test_every_loader_records_its_licence_and_origin(ui, emoji_names, dialogues,
 
 def test_ui_messages_cover_the_ten_default_languages(ui):
     counts = Counter(ui["lang"])
-    assert set(counts) == set(DEFAULT_UI_LANGUAGES) == {"en", "zh-Hans", "ar", "hi", "sw", "fr", "de", "es", "ru",
+    assert set(counts) == set(COURSE_LANGUAGES) == {"en", "zh-Hans", "ar", "hi", "sw", "fr", "de", "es", "ru",
                                                        "ja"}
     assert counts["en"] > 800 and counts["zh-Hans"] > 800
     assert 400 < counts["hi"] < counts["en"] and 400 < counts["sw"] < counts["en"]

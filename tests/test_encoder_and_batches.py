@@ -6,17 +6,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from transformers import XLMRobertaForMaskedLM
 
-from xlm_course.models.encoder import (
-    POSITION_OFFSET,
-    build_encoder,
-    encoder_config,
-    load_hub_encoder,
-    mean_pool,
-    sentence_embeddings,
-)
+from xlm_course.models.encoder import build_encoder, encoder_config, load_hub_encoder
+from xlm_course.models.source import mean_pool, sentence_embeddings
 from xlm_course.runtime import PROFILES
 from xlm_course.text import train_tokenizer
-from xlm_course.text.batches import encode, tlm_inputs
+from xlm_course.text.inputs import POSITION_OFFSET, encode, tlm_inputs
 
 LANGS = {"en": 0, "fr": 1, "zh-Hans": 2}
 

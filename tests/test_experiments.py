@@ -16,8 +16,8 @@ from xlm_course.data import LanguageBalancedSampler
 from xlm_course.deployment.distillation import distillation_loss
 from xlm_course.models.attention import scaled_dot_product_attention
 from xlm_course.ranking import top1_accuracy
-from xlm_course.text.batches import tlm_ids
 from xlm_course.text.fertility import token_premium
+from xlm_course.text.inputs import tlm_ids
 
 
 def _fails(check, *args, fragments=(), **kwargs):

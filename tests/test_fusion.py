@@ -16,6 +16,7 @@ from xlm_course.models.fusion import (
     MultimodalClassifier,
 )
 from xlm_course.multimodal import (
+    AlignerConfig,
     ImageTextAligner,
     MultimodalConfig,
     accuracy_by_language,
@@ -95,7 +96,7 @@ def test_alignment_makes_pairs_retrievable():
     text = images.mean(1).flatten(1)[:, :16] + 0.01 * torch.randn(n, 16, generator=generator)  # text "describes"
     aligner = ImageTextAligner(ImageEncoder(dim=16, channels=(8, 8, 16)), 16, 16, dim=16)
     before = retrieval_by_language(aligner, {"xx": text}, images)
-    train_aligner(aligner, text, images, MultimodalConfig(steps=200, batch_size=32, learning_rate=5e-3,
+    train_aligner(aligner, text, images, AlignerConfig(steps=200, batch_size=32, learning_rate=5e-3,
                                                           warmup_steps=0, temperature=0.1))
     after = retrieval_by_language(aligner, {"xx": text}, images)
     assert after.loc["xx", "recall@5"] > max(0.5, before.loc["xx", "recall@5"])
@@ -110,7 +111,7 @@ def test_alignment_computes_its_symmetric_loss_once_per_step(monkeypatch):
     monkeypatch.setattr(alignment, "info_nce", lambda *args, **kwargs: calls.append(1) or real(*args, **kwargs))
     images, text = torch.rand(8, 3, 8, 8), torch.randn(8, 16)
     aligner = ImageTextAligner(ImageEncoder(dim=16, channels=(8, 8, 16)), 16, 16, dim=16)
-    train_aligner(aligner, text, images, MultimodalConfig(steps=3, batch_size=8, warmup_steps=0))
+    train_aligner(aligner, text, images, AlignerConfig(steps=3, batch_size=8, warmup_steps=0))
     assert len(calls) == 3  # info_nce is symmetric already: one call per step, not one per direction
 
 
@@ -125,6 +126,6 @@ def test_bad_input_is_refused_clearly():
     with pytest.raises(ValueError, match="steps must be a positive int"):
         MultimodalConfig(steps=0, warmup_steps=0)
     with pytest.raises(ValueError, match="temperature must be a positive number"):
-        MultimodalConfig(temperature=0)
+        AlignerConfig(temperature=0)
     with pytest.raises(ValueError, match="dim must be a positive int"):
         ImageTextAligner(ImageEncoder(), 64, 16, dim=0)

@@ -17,11 +17,11 @@ from xlm_course.deployment.madx import (
     load_language_adapters,
     madx_prepare,
     madx_table,
-    masked_lm_accuracy,
     set_language,
     train_language_adapters,
     train_only,
 )
+from xlm_course.objectives import masked_lm_accuracy
 from xlm_course.transfer import FineTuneConfig, emoji_category_task
 
 LANGUAGES = ("en", "fr", "de", "ja")

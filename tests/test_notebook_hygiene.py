@@ -1,5 +1,7 @@
 """Every chapter follows the notebook template: stripped outputs, a title, learning goals, the Colab cell."""
 
+import ast
+import re
 import sys
 from pathlib import Path
 
@@ -22,8 +24,89 @@ def ids(paths):
     return [str(path.relative_to(ROOT)) for path in paths]
 
 
-def test_there_are_chapters():
-    assert len(NOTEBOOKS) >= 3 and PAGES
+def test_every_chapter_of_the_table_of_contents_is_a_file():
+    """The other way round from test_every_chapter_is_in_the_table_of_contents: no listed chapter is missing."""
+    listed = set(re.findall(r"file: (chapters/\S+)", TOC))
+    found = {str(path.relative_to(ROOT).with_suffix("")) for path in NOTEBOOKS + PAGES}
+    assert listed == found, f"listed but missing: {sorted(listed - found)}; found but not listed: {sorted(found - listed)}"
+
+
+def sections(notebook) -> list[tuple[str, list[str]]]:
+    """(heading, the code of its cells) for each markdown heading, up to the next heading."""
+    found = []
+    for cell in notebook.cells:
+        headings = [line for line in cell.source.splitlines() if line.startswith("#")] if cell.cell_type == "markdown" else []
+        if headings:
+            found.append((headings[-1], []))
+        elif cell.cell_type == "code" and found:
+            found[-1][1].append(cell.source)
+    return found
+
+
+def package_names(notebook) -> set[str]:
+    """Every name a notebook imports from the course's package."""
+    names = set()
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        source = "\n".join(line[:len(line) - len(line.lstrip())] + "pass" if line.lstrip().startswith(("%", "!"))
+                           else line for line in cell.source.splitlines())  # IPython magics as a no-op
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("xlm_course"):
+                names |= {alias.asname or alias.name for alias in node.names}
+    return names
+
+
+WRITTEN_OUT = [(path, heading, code) for path in NOTEBOOKS for heading, code in sections(nbformat.read(path, 4))
+               if "written out" in heading.lower()]
+
+
+@pytest.mark.parametrize(("path", "heading", "code"), WRITTEN_OUT,
+                         ids=[f"{path.stem}: {heading}" for path, heading, _ in WRITTEN_OUT])
+def test_what_a_chapter_writes_out_it_compares_with_the_package(path, heading, code):
+    """A "written out" section writes the thing (a function or class, or a training step by hand: its own
+    backward pass), then asserts its result against the package's own."""
+    names = package_names(nbformat.read(path, 4))
+    lines = [line for cell in code for line in cell.splitlines()
+             if line.strip() and not line.lstrip().startswith(("#", "import ", "from ", "print("))]
+
+    def uses_package(line: str) -> bool:
+        return any(re.search(rf"\b{re.escape(name)}\b", line) for name in names)
+
+    defines = any(line.lstrip().startswith(("def ", "class ")) or ".backward()" in line for line in lines)
+    assert defines, f"{path.name} '{heading}': nothing is written out (no def, class or backward), only package calls"
+    asserts = [line for line in lines if line.lstrip().startswith("assert")]
+    assert asserts and any(uses_package(line) for line in lines), \
+        f"{path.name} '{heading}': no assert comparing with a package function ({sorted(names)})"
+
+
+def test_there_are_written_out_sections():
+    assert {path.stem for path, _, _ in WRITTEN_OUT} >= {"02_joint_pretraining", "04_finetuning_transfer", "01_peft"}
+
+
+def written_out_in() -> list[tuple[str, str, str]]:
+    """(package object, its docstring's chapter) for each docstring that says "written out in chapter(s) N.M"."""
+    found = []
+    for module in sorted((ROOT / "xlm_course").rglob("*.py")):
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and (doc := ast.get_docstring(node)):
+                said = re.search(r"[Ww]ritten out in chapters? ([^.]*\d\.\d+[^.]*)", doc)
+                if said:
+                    found += [(node.name, chapter, module.name) for chapter in re.findall(r"\d\.\d+", said.group(1))]
+    return found
+
+
+@pytest.mark.parametrize(("name", "chapter", "module"), written_out_in(), ids=lambda value: str(value))
+def test_a_docstring_that_says_written_out_names_a_chapter_that_does(name, chapter, module):
+    part, number = chapter.split(".")
+    matches = sorted((ROOT / "chapters").glob(f"{int(part):02d}_*/{int(number):02d}_*.ipynb"))
+    assert matches, f"{module}: {name} says it is written out in {chapter}, which is no notebook"
+    notebook = nbformat.read(matches[0], 4)
+    assert any("written out" in heading.lower() for heading, _ in sections(notebook)), matches[0].name
+    code = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
+    method = name.split(".")[-1]
+    assert re.search(rf"\b{method}\b", code) or name in {"loss_fn"} and "loss_fn" in code, \
+        f"{matches[0].name} never uses {name}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS + EXERCISES, ids=ids(NOTEBOOKS + EXERCISES))

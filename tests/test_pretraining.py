@@ -29,9 +29,10 @@ def test_held_out_messages_are_not_in_the_training_pairs(data):
 def test_batches_are_a_pure_function_of_the_step(data):
     task = PretrainingTask(tiny(), data)
     first, again, other = task.batch_fn(3), task.batch_fn(3), task.batch_fn(4)
-    assert first.keys() == again.keys() and all(torch.equal(first[k], again[k]) for k in first)
-    assert not torch.equal(first["mlm_input_ids"], other["mlm_input_ids"])
-    assert {"mlm_labels", "tlm_labels", "src_input_ids", "tgt_input_ids"} <= set(first)
+    assert first.keys() == again.keys() == {"mlm", "tlm", "source", "target"}
+    assert all(torch.equal(first[part][key], again[part][key]) for part in first for key in first[part])
+    assert not torch.equal(first["mlm"]["input_ids"], other["mlm"]["input_ids"])
+    assert "labels" in first["mlm"] and "labels" in first["tlm"] and "labels" not in first["source"]
 
 
 def test_contrastive_batches_have_distinct_concepts(data):
@@ -43,7 +44,7 @@ def test_contrastive_batches_have_distinct_concepts(data):
 
 def test_ablations_only_build_what_they_use(data):
     batch = PretrainingTask(tiny(objectives=("mlm",)), data).batch_fn(0)
-    assert not any(key.startswith(("tlm_", "src_", "tgt_")) for key in batch)
+    assert set(batch) == {"mlm"}
 
 
 def test_pretrain_records_each_objective_and_caches(tmp_path, monkeypatch):
@@ -74,7 +75,8 @@ def test_bad_setups(kwargs, match):
 
 def test_batches_built_from_ids_tokenised_once_equal_batches_tokenised_per_step(data):
     """The batch of a step, re-built the way the loop built it before texts were tokenised once per run."""
-    from xlm_course.text.batches import encode, tlm_inputs
+    from xlm_course.text.inputs import encode, tlm_inputs
+    from xlm_course.text.masking import mask_batch
     from xlm_course.training import step_generator, step_random
 
     task = PretrainingTask(tiny(), data)
@@ -82,9 +84,9 @@ def test_batches_built_from_ids_tokenised_once_equal_batches_tokenised_per_step(
     for step in (0, 5):
         generator, rng = step_generator(setup.seed, step), step_random(setup.seed, step)
         rows = task.mono_sampler.draw(setup.masked_batch_size, generator).tolist()
-        reference = {f"mlm_{k}": v for k, v in task._mask(encode(
-            tokenizer, [task.mono_texts[i] for i in rows], [task.mono_langs[i] for i in rows], ids,
-            setup.max_length), generator).items()}
+        reference = {"mlm": mask_batch(encode(tokenizer, [task.mono_texts[i] for i in rows],
+                                              [task.mono_langs[i] for i in rows], ids, setup.max_length),
+                                       tokenizer, generator)}
         pairs = task._distinct_concepts(generator)
         sources, targets = [task.sources[i] for i in pairs], [task.targets[i] for i in pairs]
         langs, n = [task.pair_langs[i] for i in pairs], setup.masked_batch_size
@@ -93,13 +95,13 @@ def test_batches_built_from_ids_tokenised_once_equal_batches_tokenised_per_step(
         second = [s if f else t for s, t, f in zip(sources[:n], targets[:n], flip, strict=True)]
         tlm = tlm_inputs(tokenizer, first, second, [lang if f else "en" for lang, f in zip(langs, flip, strict=False)],
                          ["en" if f else lang for lang, f in zip(langs, flip, strict=False)], ids, setup.max_length)
-        reference.update({f"tlm_{k}": v for k, v in task._mask(tlm, generator).items()})
-        reference.update({f"src_{k}": v for k, v in encode(tokenizer, sources, ["en"] * len(pairs), ids,
-                                                           setup.max_length).items()})
-        reference.update({f"tgt_{k}": v for k, v in encode(tokenizer, targets, langs, ids, setup.max_length).items()})
+        reference["tlm"] = mask_batch(tlm, tokenizer, generator)
+        reference["source"] = encode(tokenizer, sources, ["en"] * len(pairs), ids, setup.max_length)
+        reference["target"] = encode(tokenizer, targets, langs, ids, setup.max_length)
         batch = task.batch_fn(step)
         assert batch.keys() == reference.keys()
-        assert all(torch.equal(batch[key], reference[key]) for key in batch)
+        assert all(batch[part].keys() == reference[part].keys() for part in batch)
+        assert all(torch.equal(batch[part][key], reference[part][key]) for part in batch for key in batch[part])
 
 
 def test_held_out_pairs_drop_repeated_sources_and_targets():

@@ -5,7 +5,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xlm_course.ranking import DualEncoderConfig, embed, ranking_metrics, train_dual_encoder
+from xlm_course.applications.qa import DualEncoderConfig, train_dual_encoder
+from xlm_course.models.source import embed
+from xlm_course.ranking import ranking_metrics
 
 
 def test_metrics_of_a_hand_worked_example():

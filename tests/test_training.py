@@ -98,12 +98,12 @@ def test_non_finite_loss_stops_with_advice():
     model, batch_fn, _ = make_problem()
     with pytest.raises(FloatingPointError, match="learning rate"):
         train(model, lambda m, b: {"loss": torch.tensor(float("nan"), requires_grad=True)}, batch_fn,
-              TrainingConfig(steps=3, progress=False))
+              TrainingConfig(steps=3, warmup_steps=0, progress=False))
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"steps": 0}, "steps"), ({"steps": 10, "warmup_steps": 11}, "warmup_steps"),
-    ({"steps": 10, "learning_rate": 0}, "learning_rate"), ({"steps": 10, "checkpoint_every": 5}, "checkpoint_dir"),
+    ({"steps": 10, "learning_rate": 0}, "learning_rate"), ({"steps": 10, "warmup_steps": 0, "checkpoint_every": 5}, "checkpoint_dir"),
     ({"steps": 10, "eval_every": 0}, "eval_every"),
 ])
 def test_bad_config(kwargs, match):
@@ -183,9 +183,9 @@ def test_positive_numbers_are_required_by_name(value):
 
 def test_keep_checkpoints_zero_is_an_error_not_keep_everything(tmp_path):
     with pytest.raises(ValueError, match="keep_checkpoints must be a positive int or None"):
-        TrainingConfig(steps=5, keep_checkpoints=0)  # `[:-0]` used to be an empty slice: every checkpoint kept
+        TrainingConfig(steps=5, warmup_steps=0, keep_checkpoints=0)  # `[:-0]` used to be an empty slice: every checkpoint kept
     model, batch_fn, loss_fn = make_problem()
-    train(model, loss_fn, batch_fn, TrainingConfig(steps=6, progress=False, checkpoint_every=2,
+    train(model, loss_fn, batch_fn, TrainingConfig(steps=6, warmup_steps=0, progress=False, checkpoint_every=2,
                                                    checkpoint_dir=tmp_path, keep_checkpoints=None))
     assert len(list(tmp_path.glob("step-*"))) == 3  # None keeps them all
 
@@ -198,16 +198,16 @@ def test_keep_checkpoints_zero_is_an_error_not_keep_everything(tmp_path):
 ])
 def test_every_field_of_the_base_config_is_validated(changes, field):
     with pytest.raises(ValueError, match=field):
-        TrainingConfig(**{"steps": 10, **changes})
+        TrainingConfig(**{"steps": 10, "warmup_steps": 0, **changes})
 
 
 def test_task_configs_extend_the_base_and_hand_the_loop_its_config():
     from xlm_course.applications.ner import NERConfig
+    from xlm_course.applications.qa import DualEncoderConfig
     from xlm_course.applications.translation import TranslatorConfig
     from xlm_course.deployment.distillation import DistillationConfig
     from xlm_course.deployment.madx import LanguageAdapterConfig
     from xlm_course.multimodal import MultimodalConfig
-    from xlm_course.ranking import DualEncoderConfig
     from xlm_course.training import RunConfig
     from xlm_course.transfer import FineTuneConfig
 

@@ -108,7 +108,7 @@ def test_finetune_is_deterministic_and_records_dev_and_test(source, task):
         assert torch.equal(value, again.model.state_dict()[key]), key
     evals = first.history.evaluation_frame()
     assert list(evals.index) == [3, 7]
-    assert {f"{split}/{lang}" for split in ("dev", "test") for lang in LANGS} <= set(evals.columns)
+    assert {(split, lang) for split in ("dev", "test") for lang in LANGS} <= set(evals.columns)
     assert len(first.history.losses) == QUICK.steps
     weighted = finetune(source, task, rows, replace(QUICK, class_weighted=True, eval_every=None))
     assert weighted.history.evaluations == []
@@ -159,9 +159,9 @@ def test_transfer_ratio_needs_the_source_row():
 
 def test_model_selection_compares_source_dev_oracle_and_last():
     history = History(evaluations=[
-        {"step": 9, "dev/en": 0.5, "dev/fr": 0.2, "test/fr": 0.30},
-        {"step": 19, "dev/en": 0.7, "dev/fr": 0.1, "test/fr": 0.25},
-        {"step": 29, "dev/en": 0.6, "dev/fr": 0.3, "test/fr": 0.40},
+        {"step": 9, "dev": {"en": 0.5, "fr": 0.2}, "test": {"fr": 0.30}},
+        {"step": 19, "dev": {"en": 0.7, "fr": 0.1}, "test": {"fr": 0.25}},
+        {"step": 29, "dev": {"en": 0.6, "fr": 0.3}, "test": {"fr": 0.40}},
     ])
     row = model_selection(history, "en", ["fr"]).loc["fr"]
     assert row["source-dev step"] == 19 and row["source-dev choice"] == 0.25
@@ -193,7 +193,7 @@ def tiny_bert(tiny_source):
     """A tiny random BERT (positions from 0, no language embeddings) with E5's prefix: e5-small's shape in small."""
     from transformers import BertConfig, BertModel
 
-    from xlm_course.transfer import EncoderSource
+    from xlm_course.models.source import EncoderSource
 
     config = BertConfig(vocab_size=len(tiny_source.tokenizer), hidden_size=16, num_hidden_layers=1,
                         num_attention_heads=2, intermediate_size=32, max_position_embeddings=64,
@@ -240,9 +240,10 @@ def test_linear_probe_trains_only_the_head_and_predicts_like_a_classifier(tiny_b
     assert torch.equal(again.model.head.weight, probe.model.head.weight)  # seeded
     with pytest.raises(ValueError, match="train_rows is empty"):
         linear_probe(tiny_bert, task, task.rows("train", ["en"]).select([]), config)
-    for wrong in (FineTuneConfig(), replace(config, class_weighted=True)):  # options a probe would ignore
-        with pytest.raises(ValueError, match="eval_every=None and class_weighted=False"):
-            linear_probe(tiny_bert, task, task.rows("train", ["en"]), wrong)
+    with pytest.raises(TypeError, match="takes a LinearProbeConfig"):  # a class weighting it would ignore
+        linear_probe(tiny_bert, task, task.rows("train", ["en"]), FineTuneConfig(class_weighted=True))
+    with pytest.raises(ValueError, match="evaluated after training"):
+        linear_probe(tiny_bert, task, task.rows("train", ["en"]), replace(config, eval_every=10))
 
 
 def test_zero_shot_table_takes_another_trainer_but_not_with_prepare(tiny_bert, task):

@@ -6,18 +6,23 @@
 * L_cross: InfoNCE over a batch of parallel pairs — each sentence must pick its own translation among the
   batch's translations, with cosine similarities divided by a temperature τ {cite}`feng2022labse`;
 * the joint objective L = L_MLM + L_TLM + λ·L_cross;
+* :func:`masked_lm_accuracy`, the share of masked tokens an MLM predicts exactly (chapters 3.2, 8.2);
 * and :func:`numerical_gradient`, the central finite differences that check each derivation (chapter 4).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
-from transformers import XLMRobertaForMaskedLM
+from transformers import PreTrainedTokenizerBase, XLMRobertaForMaskedLM
 
-from .text.masking import IGNORE_INDEX
+from .runtime import evaluating, to_device
+from .text.inputs import encode
+from .text.masking import IGNORE_INDEX, mask_batch
+from .training import step_generator
+from .validation import check_positive_int
 
 
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
@@ -52,6 +57,28 @@ def masked_lm_loss(model: XLMRobertaForMaskedLM, inputs: Mapping[str, torch.Tens
     if not selected.any():  # a batch of very short texts may have nothing masked: a zero that keeps the graph
         return hidden.sum() * 0.0
     return mlm_loss(model.lm_head(hidden[selected]), labels[selected])
+
+
+def masked_lm_accuracy(model: XLMRobertaForMaskedLM, tokenizer: PreTrainedTokenizerBase,
+                       language_ids: Mapping[str, int] | None, texts: Sequence[str], lang: str, max_length: int = 32,
+                       draws: int = 5, seed: int = 0, device: torch.device | str | None = None,
+                       precision: str | None = None) -> float:
+    """Share of masked tokens predicted exactly on ``texts`` in ``lang``, over ``draws`` fixed masking draws
+    (short texts have few masked tokens; several draws steady the estimate). Written out in chapter 3.2."""
+    if not texts:
+        raise ValueError("texts is empty")
+    check_positive_int("draws", draws)
+    inputs = encode(tokenizer, list(texts), [lang] * len(texts), language_ids, max_length)
+    correct = total = 0
+    with evaluating(model, device, precision) as chosen:
+        for draw in range(draws):
+            masked = to_device(mask_batch(inputs, tokenizer, step_generator(seed, draw)), chosen)
+            labels = masked.pop("labels")
+            selected = labels != IGNORE_INDEX
+            hidden = model.roberta(**masked).last_hidden_state
+            correct += int((model.lm_head(hidden[selected]).argmax(-1) == labels[selected]).sum())
+            total += int(selected.sum())
+    return correct / total if total else float("nan")
 
 
 def info_nce(anchors: torch.Tensor, positives: torch.Tensor, temperature: float = 0.05,

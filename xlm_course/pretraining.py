@@ -10,6 +10,7 @@ it on disk under a key of that setup, so later chapters load it instead of train
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from functools import cache
 from pathlib import Path
@@ -20,6 +21,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase, XLMRobertaForMa
 
 from .cache import cached, is_cached
 from .data import (
+    COURSE_LANGUAGES,
     EMOJI_LANGUAGES,
     LanguageBalancedSampler,
     load_corpus,
@@ -28,21 +30,32 @@ from .data import (
     split_by_concept,
 )
 from .data.corpus import parallel_pairs
-from .models.encoder import build_encoder, encoder_config, sentence_embeddings
+from .models.encoder import build_encoder, encoder_config
+from .models.source import EncoderSource, embed, sentence_embeddings
 from .objectives import info_nce, joint_objective, masked_lm_loss
 from .ranking import retrieval_table
-from .runtime import evaluating, get_profile, resolve
+from .runtime import get_profile, resolve
 from .text import train_tokenizer
-from .text.batches import encode, encode_ids, tlm_ids, tokenize
-from .text.masking import mask_tokens, special_ids_of
+from .text.inputs import POSITION_OFFSET, encode_ids, tlm_ids, tokenize
+from .text.masking import mask_batch
 from .training import History, TrainingConfig, step_generator, step_random, train
 from .validation import check_fraction, check_positive_ints, check_positive_numbers
 
-PRETRAINING_LANGUAGES: tuple[str, ...] = ("en", "zh-Hans", "ar", "hi", "sw", "fr", "de", "es", "ru", "ja")
 OBJECTIVES: tuple[str, ...] = ("mlm", "tlm", "cross")
+PAIR_SOURCES: tuple[str, ...] = ("ui", "emoji")  # Django's UI messages; the names of the *training* emoji
 # Part of every cache key: bump it when the data, tokenizer or training code changes what a setup produces,
 # so that a cache written by older code is never loaded as if it were current.
 RECIPE_VERSION = 3
+# Pair rows drawn per contrastive pair wanted: a batch needs batch_size distinct concepts, and a few concepts
+# (emoji names, short UI messages) occur in several languages. Four draws a pair fill it at the first try in every
+# run of the course; when they do not, more rounds are drawn from the same step's generator.
+OVERSAMPLING = 4
+
+
+def check_pair_sources(pair_sources: tuple[str, ...]) -> None:
+    """Raise a ValueError unless ``pair_sources`` is a non-empty tuple taken from :data:`PAIR_SOURCES`."""
+    if not isinstance(pair_sources, tuple) or not pair_sources or set(pair_sources) - set(PAIR_SOURCES):
+        raise ValueError(f"pair_sources is a non-empty tuple taken from {PAIR_SOURCES}, got {pair_sources!r}")
 
 
 @dataclass(frozen=True)
@@ -53,7 +66,7 @@ class PretrainingSetup:
     lam: float = 3.0
     alpha: float = 0.3
     temperature: float = 0.1
-    languages: tuple[str, ...] = PRETRAINING_LANGUAGES
+    languages: tuple[str, ...] = COURSE_LANGUAGES
     steps: int | None = None
     batch_size: int | None = None  # contrastive pairs per step (the in-batch negatives)
     masked_batch_size: int | None = None  # texts (MLM) and pairs (TLM) per step; default: half of batch_size
@@ -77,8 +90,7 @@ class PretrainingSetup:
         check_positive_numbers(self, "alpha", "temperature", "learning_rate")
         check_fraction("alpha", self.alpha)
         check_fraction("dropout", self.dropout, closed=False)
-        if not self.pair_sources or set(self.pair_sources) - {"ui", "emoji"}:
-            raise ValueError(f"pair_sources are taken from ('ui', 'emoji'), got {self.pair_sources!r}")
+        check_pair_sources(self.pair_sources)
         sizes = ("steps", "batch_size", "masked_batch_size", "vocab_size", "max_length")
         check_positive_ints(self, *sizes, optional=sizes)  # None: the profile's value
 
@@ -149,14 +161,12 @@ def _training_text(languages: tuple[str, ...], vocab_size: int, alpha: float,
 
 
 @cache
-def prepare_data(languages: tuple[str, ...] = PRETRAINING_LANGUAGES, vocab_size: int = 8000, alpha: float = 0.3,
+def prepare_data(languages: tuple[str, ...] = COURSE_LANGUAGES, vocab_size: int = 8000, alpha: float = 0.3,
                  seed: int = 0, pair_sources: tuple[str, ...] = ("ui",)) -> PretrainingData:
     """The training material of chapter 3, split by concept so that no held-out message is trained on."""
     train_texts, tokenizer = _training_text(languages, vocab_size, alpha, seed)
     ui = split_by_concept(load_ui_messages(list(languages)), seed=seed)
-    unknown = set(pair_sources) - {"ui", "emoji"}
-    if unknown or not pair_sources:
-        raise ValueError(f"pair_sources are taken from ('ui', 'emoji'), got {pair_sources}")
+    check_pair_sources(pair_sources)
     train_pairs = _pairs(ui["train"], languages) if "ui" in pair_sources else []
     if "emoji" in pair_sources:
         emoji_languages = tuple(lang for lang in languages if lang in EMOJI_LANGUAGES)
@@ -191,27 +201,26 @@ class PretrainingTask:
         pairs = data.train_pairs.to_dict() if len(data.train_pairs) else {}
         self.sources, self.targets, self.pair_langs, self.concepts = (pairs.get(key, []) for key in
                                                                       ("source", "target", "lang", "concept"))
-        self.special = special_ids_of(data.tokenizer)
-        # Tokenised once for the whole run; each step only pads the rows it draws (text.batches says why).
+        # Only the tokenizer, config shape and language ids matter for encoding: the weights are the model's.
+        self.source = EncoderSource("pretraining", data.tokenizer, encoder_config(
+            len(data.tokenizer), self.setup.languages, get_profile(self.setup.profile), dropout=self.setup.dropout,
+            max_position_embeddings=self.setup.max_length + POSITION_OFFSET), language_ids=data.language_ids)
+        # Tokenised once for the whole run; each step only pads the rows it draws (text.inputs says why).
         length = self.setup.max_length
         self.mono_ids = tokenize(data.tokenizer, self.mono_texts, length)
         self.source_ids = tokenize(data.tokenizer, self.sources, length) if len(self.sources) else []
         self.target_ids = tokenize(data.tokenizer, self.targets, length) if len(self.targets) else []
 
-    def _mask(self, inputs: dict[str, torch.Tensor], generator: torch.Generator) -> dict[str, torch.Tensor]:
-        tokenizer = self.data.tokenizer
-        masked, labels = mask_tokens(inputs["input_ids"], tokenizer.mask_token_id, self.special, len(tokenizer),
-                                     generator=generator)
-        return {**inputs, "input_ids": masked, "labels": labels}
-
-    def batch_fn(self, step: int) -> dict[str, torch.Tensor]:
-        """The batch of ``step``: a pure function of (seed, step), so that training can resume exactly."""
+    def batch_fn(self, step: int) -> dict[str, dict[str, torch.Tensor]]:
+        """The batch of ``step``, one dict of model inputs per part: ``"mlm"`` (masked monolingual texts),
+        ``"tlm"`` (masked translation pairs), ``"source"`` and ``"target"`` (the two sides of the contrastive
+        pairs). A pure function of (seed, step), so that training can resume exactly."""
         setup, tokenizer, ids = self.setup, self.data.tokenizer, self.data.language_ids
         pad, sep = tokenizer.pad_token_id, tokenizer.sep_token_id
         generator, rng = step_generator(setup.seed, step), step_random(setup.seed, step)
         rows = self.mono_sampler.draw(setup.masked_batch_size, generator).tolist()
-        batch = {f"mlm_{k}": v for k, v in self._mask(encode_ids(
-            [self.mono_ids[i] for i in rows], [self.mono_langs[i] for i in rows], ids, pad), generator).items()}
+        batch = {"mlm": mask_batch(encode_ids([self.mono_ids[i] for i in rows], [self.mono_langs[i] for i in rows],
+                                              ids, pad), tokenizer, generator)}
         if "tlm" in setup.objectives or "cross" in setup.objectives:
             pairs = self._distinct_concepts(generator)
             sources = [self.source_ids[i] for i in pairs]
@@ -226,54 +235,50 @@ class PretrainingTask:
             first_langs = [lang if f else "en" for lang, f in zip(langs[:n], flip, strict=True)]
             second_langs = ["en" if f else lang for lang, f in zip(langs[:n], flip, strict=True)]
             tlm = tlm_ids(first, second, first_langs, second_langs, ids, sep, pad)
-            batch.update({f"tlm_{k}": v for k, v in self._mask(tlm, generator).items()})
+            batch["tlm"] = mask_batch(tlm, tokenizer, generator)
         if "cross" in setup.objectives:
-            batch.update({f"src_{k}": v for k, v in encode_ids(sources, english, ids, pad).items()})
-            batch.update({f"tgt_{k}": v for k, v in encode_ids(targets, langs, ids, pad).items()})
+            batch["source"] = encode_ids(sources, english, ids, pad)
+            batch["target"] = encode_ids(targets, langs, ids, pad)
         return batch
 
     def _distinct_concepts(self, generator: torch.Generator) -> list[int]:
         """Pair rows with distinct concepts, so no in-batch negative is secretly a positive."""
+        wanted = self.setup.batch_size
+        if len(set(self.concepts)) < wanted:
+            raise ValueError(f"the training pairs hold {len(set(self.concepts))} concepts, too few for "
+                             f"{wanted} distinct ones a batch: lower batch_size or add pair_sources")
         chosen, seen = [], set()
-        for index in self.pair_sampler.draw(4 * self.setup.batch_size, generator).tolist():
-            if self.concepts[index] not in seen:
-                seen.add(self.concepts[index])
-                chosen.append(index)
-                if len(chosen) == self.setup.batch_size:
-                    break
+        while len(chosen) < wanted:
+            for index in self.pair_sampler.draw(OVERSAMPLING * wanted, generator).tolist():
+                if self.concepts[index] not in seen:
+                    seen.add(self.concepts[index])
+                    chosen.append(index)
+                    if len(chosen) == wanted:
+                        break
         return chosen
 
     def loss_fn(self, model: XLMRobertaForMaskedLM, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """The joint objective and each of its terms."""
+        """The joint objective and each of its terms. Written out in chapter 3.2."""
 
-        def part(prefix: str) -> dict[str, torch.Tensor]:
-            return {key[len(prefix):]: value for key, value in batch.items() if key.startswith(prefix)}
-
-        losses = {"mlm": masked_lm_loss(model, part("mlm_"))}
+        losses = {"mlm": masked_lm_loss(model, batch["mlm"])}
         if "tlm" in self.setup.objectives:
-            losses["tlm"] = masked_lm_loss(model, part("tlm_"))
+            losses["tlm"] = masked_lm_loss(model, batch["tlm"])
         if "cross" in self.setup.objectives:
-            losses["cross"] = info_nce(sentence_embeddings(model, part("src_")),
-                                       sentence_embeddings(model, part("tgt_")), self.setup.temperature)
+            losses["cross"] = info_nce(sentence_embeddings(model, batch["source"]),
+                                       sentence_embeddings(model, batch["target"]), self.setup.temperature)
         losses["loss"] = joint_objective(losses["mlm"], losses.get("tlm"), losses.get("cross"), self.setup.lam)
         return losses
 
-    def embedder(self, model: XLMRobertaForMaskedLM, batch_size: int = 256, device: torch.device | str | None = None,
-                 precision: str | None = None):
-        """``embed(texts, lang)`` for :func:`xlm_course.ranking.retrieval_table`, run on ``device`` (default: the
-        one setup chose); float32 rows on the CPU."""
+    def embedder(self, model: XLMRobertaForMaskedLM, device: torch.device | str | None = None,
+                 precision: str | None = None) -> Callable[[Sequence[str], str], torch.Tensor]:
+        """``embed(texts, lang)`` for :func:`xlm_course.ranking.retrieval_table`: :func:`~xlm_course.models.source.embed`
+        with this task's tokenizer, language ids and length, run on ``device`` (default: the one setup chose)."""
 
-        def embed(texts, lang):
-            parts = []
-            with evaluating(model, device, precision) as chosen:
-                for start in range(0, len(texts), batch_size):
-                    chunk = texts[start:start + batch_size]
-                    inputs = encode(self.data.tokenizer, chunk, [lang] * len(chunk), self.data.language_ids,
-                                    self.setup.max_length)
-                    parts.append(sentence_embeddings(model, {k: v.to(chosen) for k, v in inputs.items()}).float().cpu())
-            return torch.cat(parts)
+        def embed_texts(texts: Sequence[str], lang: str) -> torch.Tensor:
+            return embed(model, self.source, list(texts), [lang] * len(texts), self.setup.max_length, device=device,
+                         precision=precision)
 
-        return embed
+        return embed_texts
 
     def retrieval(self, model: XLMRobertaForMaskedLM, split: str = "test", device: torch.device | str | None = None,
                   precision: str | None = None):
@@ -281,7 +286,7 @@ class PretrainingTask:
         if split not in ("test", "dev"):
             raise ValueError(f"split must be 'test' or 'dev', got {split!r}")
         pairs = self.data.test_pairs if split == "test" else self.data.dev_pairs
-        return retrieval_table(self.embedder(model, device=device, precision=precision), pairs)
+        return retrieval_table(self.embedder(model, device, precision), pairs)
 
 
 @dataclass
@@ -293,6 +298,11 @@ class Pretrained:
     task: PretrainingTask
     history: History
     folder: Path | None = None
+
+    def source(self, name: str, random_init: bool = False) -> EncoderSource:
+        """This encoder as a source for the applications (chapters 3.4, 6), with its language ids; with
+        ``random_init`` a random one of the same shape, the baseline every result is compared with."""
+        return EncoderSource.from_model(name, self.model, self.tokenizer, self.task.data.language_ids, random_init)
 
 
 def _cache_config(setup: PretrainingSetup, precision: str) -> dict:
@@ -318,9 +328,7 @@ def pretrain(setup: PretrainingSetup = PretrainingSetup(), use_cache: bool = Tru
     task = PretrainingTask(setup, data)
 
     def run() -> tuple[XLMRobertaForMaskedLM, History]:
-        config = encoder_config(len(data.tokenizer), setup.languages, get_profile(setup.profile),
-                                dropout=setup.dropout, max_position_embeddings=setup.max_length + 2)
-        model = build_encoder(config, seed=setup.seed)
+        model = build_encoder(task.source.config, seed=setup.seed)
         def retrieval(model: XLMRobertaForMaskedLM) -> dict[str, float]:
             return {"retrieval": task.retrieval(model, "dev", device, precision)["mean"].mean()}
 

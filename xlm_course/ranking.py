@@ -1,8 +1,7 @@
-"""Ranking and retrieval: score a ranking, retrieve translations, train a dual encoder (chapters 3, 6).
+"""Ranking metrics and retrieval tables (chapters 3, 6): how well scores put the right items first.
 
-One encoder embeds both sides (a question and its answer, a user's history and an item); the score of a pair is
-the cosine of their mean-pooled vectors. Training uses InfoNCE with in-batch negatives (chapter 4), exactly the
-alignment loss of pretraining, now on task pairs. Metrics, for queries each with a set of relevant pool items:
+The scores come from elsewhere (the cosine of two embeddings, :func:`xlm_course.models.source.embed`); this
+module only measures the ranking they give. Metrics, for queries each with a set of relevant pool items:
 
 * accuracy@1: the share of queries whose top-ranked item is relevant;
 * MRR: the mean of 1 / (rank of the first relevant item);
@@ -18,22 +17,10 @@ and a model that knows nothing scores about 1/N.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from transformers import PreTrainedModel
-
-from .models.encoder import mean_pool
-from .objectives import info_nce
-from .runtime import evaluating
-from .training import RunConfig, step_generator, train
-from .validation import check_positive_numbers
-
-if TYPE_CHECKING:  # a type only: transfer's encoders import pretraining, which imports this module
-    from .transfer.encoders import EncoderSource
 
 
 def ranking_metrics(scores: torch.Tensor, relevant: Sequence[Collection[int]],
@@ -92,76 +79,3 @@ def retrieval_table(embed: Callable[[Sequence[str], str], torch.Tensor],
         rows[lang] = {"pairs": len(sources), f"{pivot}→xx": forward, f"xx→{pivot}": backward,
                       "mean": (forward + backward) / 2, "chance": 1 / len(sources)}
     return pd.DataFrame.from_dict(rows, orient="index")
-
-
-def embed(encoder: PreTrainedModel, source: EncoderSource, texts: Sequence[str], languages: Sequence[str],
-          max_length: int = 32, batch_size: int = 256, device: torch.device | str | None = None,
-          precision: str | None = None) -> torch.Tensor:
-    """Unit-length mean-pooled embeddings of ``texts`` (one float32 row each, on the CPU), computed on ``device``
-    (default: the one setup chose)."""
-    if len(texts) != len(languages):
-        raise ValueError(f"need one language per text, got {len(texts)} texts and {len(languages)} languages")
-    parts = []
-    with evaluating(encoder, device, precision) as chosen:
-        for start in range(0, len(texts), batch_size):
-            inputs = source.encode(texts[start:start + batch_size], languages[start:start + batch_size], max_length)
-            parts.append(_pooled(encoder, {key: value.to(chosen) for key, value in inputs.items()}).float().cpu())
-    return F.normalize(torch.cat(parts), dim=-1)
-
-
-def _pooled(encoder: PreTrainedModel, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-    return mean_pool(encoder(**inputs).last_hidden_state, inputs["attention_mask"])
-
-
-@dataclass(frozen=True)
-class DualEncoderConfig(RunConfig):
-    """Fine-tuning of a dual encoder with in-batch negatives."""
-
-    batch_size: int = 64
-    learning_rate: float = 3e-4
-    temperature: float = 0.05
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.batch_size < 2:
-            raise ValueError("batch_size must be at least 2: the other pairs of a batch are the negatives")
-        check_positive_numbers(self, "temperature")
-
-
-def train_dual_encoder(source: EncoderSource, queries: Sequence[str], query_languages: Sequence[str],
-                       positives: Sequence[str], positive_languages: Sequence[str], groups: Sequence[str],
-                       config: DualEncoderConfig = DualEncoderConfig(), progress: bool = False) -> PreTrainedModel:
-    """Fine-tune ``source``'s encoder so that each query ranks its positive first among the batch's positives.
-
-    ``groups`` names what a pair is about (a dialogue, a topic): a batch holds at most one pair per group, so that
-    no in-batch negative is secretly another right answer.
-    """
-    sizes = {len(queries), len(query_languages), len(positives), len(positive_languages), len(groups)}
-    if len(sizes) != 1:
-        raise ValueError("queries, positives, their languages and groups must have the same length")
-    distinct = sorted(set(groups))
-    if len(distinct) < config.batch_size:
-        raise ValueError(f"{len(distinct)} groups cannot fill a batch of {config.batch_size} distinct groups")
-    by_group: dict[str, list[int]] = {}
-    for index, group in enumerate(groups):
-        by_group.setdefault(group, []).append(index)
-    encoder = source.encoder(seed=config.seed)
-
-    def batch_fn(step: int) -> dict[str, torch.Tensor]:
-        generator = step_generator(config.seed, step)
-        chosen_groups = torch.randperm(len(distinct), generator=generator)[:config.batch_size].tolist()
-        rows = []
-        for group_index in chosen_groups:
-            members = by_group[distinct[group_index]]
-            rows.append(members[int(torch.randint(len(members), (1,), generator=generator))])
-        left = source.encode([queries[i] for i in rows], [query_languages[i] for i in rows], config.max_length)
-        right = source.encode([positives[i] for i in rows], [positive_languages[i] for i in rows], config.max_length)
-        return {**{f"q_{k}": v for k, v in left.items()}, **{f"p_{k}": v for k, v in right.items()}}
-
-    def loss_fn(model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        left = {k[2:]: v for k, v in batch.items() if k.startswith("q_")}
-        right = {k[2:]: v for k, v in batch.items() if k.startswith("p_")}
-        return {"loss": info_nce(_pooled(model, left), _pooled(model, right), config.temperature)}
-
-    train(encoder, loss_fn, batch_fn, config.training(progress=progress))
-    return encoder.eval()

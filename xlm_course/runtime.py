@@ -19,10 +19,11 @@ import os
 import platform
 import random
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -34,6 +35,7 @@ PRECISION_VARIABLE = "XLM_COURSE_PRECISION"  # fp32, bf16 or fp16: overrides the
 CONCURRENCY_VARIABLE = "XLM_COURSE_CONCURRENCY"  # how many course processes share the cores (make test: 2)
 PRECISIONS = ("fp32", "bf16", "fp16")
 OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -307,3 +309,23 @@ def evaluating(model: torch.nn.Module, device: torch.device | str | None = None,
     model.to(chosen).eval()
     with torch.no_grad(), autocast(chosen, chosen_precision):
         yield chosen
+
+
+def to_device(batch: Any, device: torch.device | str) -> Any:
+    """``batch`` with every tensor moved to ``device``, however its dicts nest (``{"mlm": {...}, "tlm": {...}}``
+    in chapter 3's pretraining); anything else is left as it is."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, Mapping):
+        return {key: to_device(value, device) for key, value in batch.items()}
+    return batch
+
+
+def batched(model: torch.nn.Module, count: int, batch_size: int, step: Callable[[slice, torch.device], T],
+            device: torch.device | str | None = None, precision: str | None = None) -> list[T]:
+    """``step(rows, device)`` for each slice of ``batch_size`` of ``count`` rows, with ``model`` evaluating
+    (:func:`evaluating`): the loop of every predict and embed helper, written once."""
+    check_positive_int("batch_size", batch_size)
+    with evaluating(model, device, precision) as chosen:
+        return [step(slice(start, start + batch_size), chosen) for start in range(0, count, batch_size)]
+

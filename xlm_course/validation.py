@@ -30,6 +30,12 @@ def check_positive_number(name: str, value: object) -> None:
         raise ValueError(f"{name} must be a positive number, got {value!r}")
 
 
+def check_non_negative_number(name: str, value: object) -> None:
+    """Raise a ValueError naming ``name`` unless ``value`` is a finite number ≥ 0 (a weight decay, a margin)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+
+
 def check_positive_numbers(config: object, *names: str) -> None:
     """:func:`check_positive_number` for each of the fields ``names`` of ``config``."""
     for name in names:

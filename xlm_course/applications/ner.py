@@ -27,11 +27,11 @@ from seqeval.metrics import f1_score
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..data import concept_split
-from ..models.encoder import POSITION_OFFSET
-from ..runtime import evaluating
+from ..models.source import EncoderSource
+from ..runtime import batched, to_device
+from ..text.inputs import encode_ids
 from ..text.masking import IGNORE_INDEX
-from ..training import RunConfig, step_generator, train
-from ..transfer import EncoderSource
+from ..training import RunConfig, step_generator, step_rows, train
 
 ENTITY_TYPES = ("LOC", "LANG", "CUR")
 LABELS = ("O", *(f"{prefix}-{kind}" for kind in ENTITY_TYPES for prefix in ("B", "I")))
@@ -169,45 +169,37 @@ def token_word_ids(tokenizer: PreTrainedTokenizerBase, sentence: Sentence,
     return encoded["input_ids"], word_ids
 
 
-def encode_sentences(tokenizer: PreTrainedTokenizerBase, sentences: Sequence[Sentence],
-                     language_ids: Mapping[str, int] | None, max_length: int = 32,
-                     position_offset: int = POSITION_OFFSET) -> dict[str, torch.Tensor]:
-    """A padded batch with ``labels``: the word's label id on its first token, −100 on every other token.
-    Positions count from ``position_offset`` (XLM-R's 2; :attr:`EncoderSource.position_offset` for others)."""
+def encode_sentences(source: EncoderSource, sentences: Sequence[Sentence],
+                     max_length: int = 32) -> dict[str, torch.Tensor]:
+    """A padded batch of ``source``'s inputs (:func:`~xlm_course.text.inputs.encode_ids`: its positions and
+    language ids) with ``labels``: the word's label id on its first token, −100 on every other token."""
     index = {label: i for i, label in enumerate(LABELS)}
     rows, label_rows = [], []
     for sentence in sentences:
-        ids, word_ids = token_word_ids(tokenizer, sentence, max_length)
+        ids, word_ids = token_word_ids(source.tokenizer, sentence, max_length)
         rows.append(ids)
         label_rows.append([IGNORE_INDEX if word is None else index[sentence.labels[word]] for word in word_ids])
-    width = max(len(row) for row in rows)
-    pad = tokenizer.pad_token_id
-    input_ids = torch.tensor([row + [pad] * (width - len(row)) for row in rows])
-    mask = (input_ids != pad).long()
-    languages = [0 if language_ids is None else language_ids[s.lang] for s in sentences]
-    return {
-        "input_ids": input_ids,
-        "attention_mask": mask,
-        "position_ids": (torch.cumsum(mask, dim=1) - 1 + position_offset) * mask + pad * (1 - mask),
-        "token_type_ids": torch.tensor(languages)[:, None] * mask,
-        "labels": torch.tensor([row + [IGNORE_INDEX] * (width - len(row)) for row in label_rows]),
-    }
+    batch = encode_ids(rows, [sentence.lang for sentence in sentences], source.language_ids,
+                       source.tokenizer.pad_token_id, source.position_offset)
+    width = batch["input_ids"].shape[1]
+    return {**batch, "labels": torch.tensor([row + [IGNORE_INDEX] * (width - len(row)) for row in label_rows])}
 
 
-def predict_labels(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, sentences: Sequence[Sentence],
-                   language_ids: Mapping[str, int] | None, max_length: int = 32,
-                   batch_size: int = 128, device: torch.device | str | None = None,
-                   precision: str | None = None, position_offset: int = POSITION_OFFSET) -> list[list[str]]:
+def predict_labels(model: PreTrainedModel, source: EncoderSource, sentences: Sequence[Sentence],
+                   max_length: int = 32, batch_size: int = 128, device: torch.device | str | None = None,
+                   precision: str | None = None) -> list[list[str]]:
     """BIO labels per word: the prediction at the word's first token (or at the token that covers it)."""
-    predicted = []
-    for start in range(0, len(sentences), batch_size):
-        chunk = list(sentences[start:start + batch_size])
-        batch = encode_sentences(tokenizer, chunk, language_ids, max_length, position_offset)
+
+    def step(rows: slice, device: torch.device) -> torch.Tensor:
+        batch = encode_sentences(source, sentences[rows], max_length)
         batch.pop("labels")
-        with evaluating(model, device, precision) as chosen:
-            best = model(**{key: value.to(chosen) for key, value in batch.items()}).logits.argmax(-1).cpu()
-        for row, sentence in enumerate(chunk):
-            _, word_ids = token_word_ids(tokenizer, sentence, max_length)
+        return model(**to_device(batch, device)).logits.argmax(-1).cpu()
+
+    predicted = []
+    best_rows = batched(model, len(sentences), batch_size, step, device, precision)
+    for start, best in zip(range(0, len(sentences), batch_size), best_rows, strict=True):
+        for row, sentence in enumerate(sentences[start:start + batch_size]):
+            _, word_ids = token_word_ids(source.tokenizer, sentence, max_length)
             by_word, last = {}, "O"
             for position, word in enumerate(word_ids):
                 if word is not None:
@@ -243,10 +235,8 @@ def finetune_ner(source: EncoderSource, sentences: Sequence[Sentence],
     model = source.token_classifier(LABELS, seed=config.seed)
 
     def batch_fn(step: int) -> dict[str, torch.Tensor]:
-        chosen = torch.randint(len(sentences), (config.batch_size,), generator=step_generator(config.seed, step))
-        chosen = chosen.tolist()
-        return encode_sentences(source.tokenizer, [sentences[i] for i in chosen], source.language_ids,
-                                config.max_length, source.position_offset)
+        chosen = step_rows(len(sentences), config.batch_size, step_generator(config.seed, step))
+        return encode_sentences(source, [sentences[i] for i in chosen], config.max_length)
 
     train(model, lambda model, batch: {"loss": model(**batch).loss}, batch_fn, config.training(progress=False))
     return model.eval()
@@ -261,9 +251,8 @@ def ner_table(sources: Mapping[str, EncoderSource], train_sentences: Sequence[Se
         for seed in seeds:
             model = finetune_ner(source, train_sentences, replace(config, seed=seed))
             for lang, sentences in tests.items():
-                predicted = predict_labels(model, source.tokenizer, sentences, source.language_ids, config.max_length,
-                                           device=config.device, precision=config.precision,
-                                           position_offset=source.position_offset)
+                predicted = predict_labels(model, source, sentences, config.max_length, device=config.device,
+                                           precision=config.precision)
                 rows.append({"encoder": name, "seed": seed, "lang": lang,
                              "f1": entity_f1([s.labels for s in sentences], predicted)})
     return pd.DataFrame(rows)

@@ -27,9 +27,9 @@ from transformers import (
 
 from ..data import load_emoji_names, load_ui_messages, parallel_pairs, split_by_concept
 from ..models.encoder import build_encoder
-from ..runtime import evaluating
+from ..runtime import batched, to_device
 from ..text.masking import IGNORE_INDEX
-from ..training import History, RunConfig, step_generator, train
+from ..training import History, RunConfig, step_generator, step_rows, train
 
 
 @dataclass(frozen=True)
@@ -109,8 +109,7 @@ def train_translator(model: EncoderDecoderModel, tokenizer: PreTrainedTokenizerB
     sources, targets = list(pairs["source"]), list(pairs["target"])
 
     def batch_fn(step: int) -> dict[str, torch.Tensor]:
-        chosen = torch.randint(len(sources), (config.batch_size,), generator=step_generator(config.seed, step))
-        chosen = chosen.tolist()
+        chosen = step_rows(len(sources), config.batch_size, step_generator(config.seed, step))
         return _batch(tokenizer, [sources[i] for i in chosen], [targets[i] for i in chosen], config.max_length)
 
     with warnings.catch_warnings():  # transformers warns on every call that labels now build decoder inputs
@@ -126,15 +125,14 @@ def translate(model: EncoderDecoderModel, tokenizer: PreTrainedTokenizerBase, te
     """Greedy (``num_beams=1``) or beam-search translations, at most ``max_length`` tokens each way (the
     position table of the tiny model holds 32 tokens plus two); ``no_repeat_ngram_size`` > 0 forbids repeating an
     n-gram, a common guard against the loops of an undertrained decoder."""
-    outputs = []
-    with evaluating(model, device, precision) as chosen:
-        for start in range(0, len(texts), batch_size):
-            batch = _batch(tokenizer, texts[start:start + batch_size], None, max_length)
-            generated = model.generate(**{key: value.to(chosen) for key, value in batch.items()}, num_beams=num_beams,
-                                       max_new_tokens=max_length - 1, do_sample=False,
-                                       no_repeat_ngram_size=no_repeat_ngram_size)
-            outputs += tokenizer.batch_decode(generated.cpu(), skip_special_tokens=True)
-    return [text.strip() for text in outputs]
+
+    def step(rows: slice, device: torch.device) -> list[str]:
+        batch = to_device(_batch(tokenizer, texts[rows], None, max_length), device)
+        generated = model.generate(**batch, num_beams=num_beams, max_new_tokens=max_length - 1, do_sample=False,
+                                   no_repeat_ngram_size=no_repeat_ngram_size)
+        return tokenizer.batch_decode(generated.cpu(), skip_special_tokens=True)
+
+    return [text.strip() for part in batched(model, len(texts), batch_size, step, device, precision) for text in part]
 
 
 def translation_scores(hypotheses: Sequence[str], references: Sequence[str], target_lang: str) -> dict[str, float]:

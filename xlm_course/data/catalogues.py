@@ -27,7 +27,7 @@ import datasets
 import polib
 
 from .groups import UnionFind
-from .languages import select_languages, to_bcp47
+from .languages import COURSE_LANGUAGES, select_languages, to_bcp47
 from .provenance import Source, build_dataset
 
 DJANGO = Source(
@@ -39,7 +39,6 @@ DJANGO = Source(
     "aligned across locales by their English msgid.",
 )
 
-DEFAULT_UI_LANGUAGES: tuple[str, ...] = ("en", "zh-Hans", "ar", "hi", "sw", "fr", "de", "es", "ru", "ja")
 PLACEHOLDER = "{var}"
 
 # '%%' is a literal percent sign; it must be matched first so that '%%s' is not read as a placeholder.
@@ -120,11 +119,11 @@ def _read_catalogue(tag: str) -> tuple[tuple[str, str, str, str, int], ...]:
 def _concepts() -> dict[str, str]:
     """message id -> concept, grouping by English text and by translation in the reference languages.
 
-    The reference languages are fixed (:data:`DEFAULT_UI_LANGUAGES`), so a message's concept does not depend
+    The reference languages are fixed (:data:`COURSE_LANGUAGES`), so a message's concept does not depend
     on which languages a caller loads.
     """
     groups = UnionFind()
-    for tag in DEFAULT_UI_LANGUAGES:
+    for tag in COURSE_LANGUAGES:
         for key, english, text, _, _ in _read_catalogue(tag):
             groups.union(f"a:{key}", f"e:{english.casefold()}")  # 'a:' sorts first: groups are named by an id
             if tag != "en":
@@ -133,7 +132,7 @@ def _concepts() -> dict[str, str]:
 
 
 def load_ui_messages(
-    languages: Iterable[str] | None = DEFAULT_UI_LANGUAGES,
+    languages: Iterable[str] | None = COURSE_LANGUAGES,
     complete_only: bool = False,
 ) -> datasets.Dataset:
     """Django's UI messages in ``languages`` (BCP-47), one row per message and language.

@@ -34,6 +34,10 @@ OPENMOJI = Source(
     "small RGB image, with its Unicode category and its names.",
 )
 _RENDER_SCALE = 4  # draw at 4× the final size, then downsample (antialiasing)
+# The font size as a share of the canvas. Measured over the 1,898 emoji of the names' table: at 0.86 the median
+# emoji spans 85% of the picture and 13% of them touch an edge (at 0.80: 80% and 1%; at 0.90: 89% and 37%): as
+# large as the pictures go before a crop hides more than the rim of a few.
+_GLYPH_SHARE = 0.86
 
 
 @cache
@@ -62,7 +66,7 @@ def render_emoji(emoji: str, size: int = 32) -> Image.Image:
     canvas = size * _RENDER_SCALE
     image = Image.new("RGB", (canvas, canvas), "white")
     layout = ImageFont.Layout.RAQM if features.check("raqm") else ImageFont.Layout.BASIC
-    font = _font(int(canvas * 0.86))
+    font = _font(int(canvas * _GLYPH_SHARE))
     if font.layout_engine != layout:
         font = ImageFont.truetype(font.path, size=font.size, layout_engine=layout)
     emoji = _fully_qualified().get(emoji.replace("\ufe0f", ""), emoji)

@@ -20,7 +20,7 @@ from functools import cache
 
 import datasets
 
-from .languages import select_languages, to_bcp47
+from .languages import COURSE_LANGUAGES, select_languages, to_bcp47
 from .provenance import Source, build_dataset
 
 EMOJI = Source(
@@ -39,6 +39,8 @@ EMOJI = Source(
 _PACKAGE_CODES = ("en", "es", "ja", "ko", "pt", "it", "fr", "de", "fa", "id", "zh", "ru", "tr", "ar")
 _PACKAGE_TAGS = {code: to_bcp47(code) for code in _PACKAGE_CODES}  # 'zh' -> 'zh-Hans'
 EMOJI_LANGUAGES: tuple[str, ...] = tuple(_PACKAGE_TAGS.values())
+# The applications' languages (chapters 3.4, 6): the course's languages that have emoji names (no hi, sw).
+DOWNSTREAM_LANGUAGES: tuple[str, ...] = tuple(lang for lang in COURSE_LANGUAGES if lang in EMOJI_LANGUAGES)
 SENTIMENT_LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
 _SKIN_TONES = {chr(code) for code in range(0x1F3FB, 0x1F400)}
 _VARIATION_SELECTOR = "\ufe0f"

@@ -20,6 +20,11 @@ import langcodes
 from babel import Locale, UnknownLocaleError
 from babel.localedata import locale_identifiers
 
+# The course's ten languages, English first (the pivot of every parallel pair): five scripts, high-resource
+# (fr, de, es, ru, ja, zh-Hans) beside low-resource ones (hi, sw) and a right-to-left one (ar). The UI catalogues
+# align messages across them (data.catalogues) and chapter 3 pretrains on them.
+COURSE_LANGUAGES: tuple[str, ...] = ("en", "zh-Hans", "ar", "hi", "sw", "fr", "de", "es", "ru", "ja")
+
 
 @cache
 def _cldr_language_scripts() -> frozenset[str]:

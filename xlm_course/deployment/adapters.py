@@ -29,7 +29,8 @@ from ..validation import check_positive_int
 
 
 class LoRALinear(nn.Module):
-    """A frozen ``nn.Linear`` plus a trainable rank-``rank`` update scaled by ``alpha / rank``."""
+    """A frozen ``nn.Linear`` plus a trainable rank-``rank`` update scaled by ``alpha / rank``. Written out in
+    chapter 8.1."""
 
     def __init__(self, base: nn.Linear, rank: int = 8, alpha: float = 16.0, dropout: float = 0.0) -> None:
         super().__init__()
@@ -77,7 +78,7 @@ class Bottleneck(nn.Module):
 
 
 class BottleneckAdapter(nn.Module):
-    """A frozen projection followed by a trainable :class:`Bottleneck`."""
+    """A frozen projection followed by a trainable :class:`Bottleneck`. Written out in chapter 8.1."""
 
     def __init__(self, projection: nn.Linear, bottleneck: int = 32) -> None:
         super().__init__()
@@ -98,8 +99,10 @@ class PrefixSelfAttention(nn.Module):
         self.attention = attention
         self.attention.requires_grad_(False)
         size = attention.all_head_size
-        self.prefix_keys = nn.Parameter(torch.randn(prefix_length, size) * 0.02)
-        self.prefix_values = nn.Parameter(torch.randn(prefix_length, size) * 0.02)
+        # drawn as the encoder's own weights are: N(0, initializer_range²), 0.02 in XLM-R and BERT
+        std = attention.config.initializer_range
+        self.prefix_keys = nn.Parameter(torch.randn(prefix_length, size) * std)
+        self.prefix_values = nn.Parameter(torch.randn(prefix_length, size) * std)
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, H) -> (B, heads, T, head size)
         return x.view(*x.shape[:2], -1, self.attention.attention_head_size).transpose(1, 2)
@@ -162,10 +165,10 @@ def freeze_except(model: nn.Module, train_also: Sequence[str] = ("classifier",))
         raise ValueError(f"train_also entries must be dotted module names such as 'pooler' or 'bert.pooler', "
                          f"got {bad!r}")
     wanted = {entry: tuple(entry.split(".")) for entry in train_also}
-    matched = set()
+    matched, adapters = set(), adapter_parameters(model)
     for name, parameter in model.named_parameters():
         parts = tuple(name.split("."))
-        own = any(part in parts for part in ("lora_A", "lora_B", "down", "up", "prefix_keys", "prefix_values"))
+        own = id(parameter) in adapters
         hits = {entry for entry, run in wanted.items() if _contains_run(parts[:-1], run)}
         matched |= hits
         parameter.requires_grad_(own or bool(hits))
@@ -175,6 +178,21 @@ def freeze_except(model: nn.Module, train_also: Sequence[str] = ("classifier",))
                           for name, _ in model.named_parameters()})
         raise ValueError(f"train_also names no parameter of this model: {missing}. An entry is one or more whole "
                          f"parts of a module's dotted name; the modules with parameters are: {modules}")
+
+
+def adapter_parameters(model: nn.Module) -> set[int]:
+    """The ids of the adapters' own parameters, found by module type, never by name (a module of the encoder
+    that happened to be called ``up`` would otherwise be trained): a :class:`LoRALinear`'s A and B, every
+    :class:`Bottleneck`'s D and U, a :class:`PrefixSelfAttention`'s prefix vectors; never their frozen base."""
+    found: set[int] = set()
+    for module in model.modules():
+        if isinstance(module, LoRALinear):
+            found |= {id(module.lora_A.weight), id(module.lora_B.weight)}
+        elif isinstance(module, Bottleneck):
+            found |= {id(parameter) for parameter in module.parameters()}
+        elif isinstance(module, PrefixSelfAttention):
+            found |= {id(module.prefix_keys), id(module.prefix_values)}
+    return found
 
 
 def _contains_run(parts: tuple[str, ...], run: tuple[str, ...]) -> bool:

@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from transformers import PreTrainedModel
 
+from ..models.source import EncoderSource
 from ..runtime import resolve
-from ..training import History, RunConfig, step_generator, train
-from ..transfer import EncoderSource
+from ..training import History, RunConfig, step_generator, step_rows, train
 from ..validation import check_fraction, check_positive_number, check_positive_numbers
 
 UNLABELLED = -1
@@ -73,8 +73,7 @@ def distill(teacher: PreTrainedModel, student: PreTrainedModel, source: EncoderS
     teacher.to(device).eval()
 
     def batch_fn(step: int) -> dict[str, torch.Tensor]:
-        generator = step_generator(config.seed, step)
-        chosen = [rows[i] for i in torch.randint(len(rows), (config.batch_size,), generator=generator).tolist()]
+        chosen = [rows[i] for i in step_rows(len(rows), config.batch_size, step_generator(config.seed, step))]
         inputs = source.encode([texts[i] for i in chosen], [languages[i] for i in chosen], config.max_length)
         return {**inputs, "labels": gold[chosen]}
 

@@ -34,8 +34,9 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+from ..models.source import EncoderSource, replace_config
 from ..runtime import available_cores, set_threads
-from ..transfer import EncoderSource, course_encoders, emoji_category_task, replace_config
+from ..transfer import course_encoders, emoji_category_task
 
 ENGINES: tuple[str, ...] = ("torch", "accelerate")
 OptimizerFactory = Callable[[Iterable[torch.nn.Parameter]], torch.optim.Optimizer]

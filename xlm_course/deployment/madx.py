@@ -24,12 +24,12 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from ..models.source import EncoderSource
 from ..objectives import masked_lm_loss
-from ..runtime import evaluating
-from ..text.batches import encode
-from ..text.masking import IGNORE_INDEX, mask_tokens, special_ids_of
-from ..training import History, RunConfig, step_generator, train
-from ..transfer import ClassificationTask, EncoderSource, FineTuneConfig, evaluate, finetune
+from ..text.inputs import encode
+from ..text.masking import mask_batch
+from ..training import History, RunConfig, step_generator, step_rows, train
+from ..transfer import ClassificationTask, FineTuneConfig, evaluate, finetune
 from ..validation import check_positive_int
 from .adapters import Bottleneck, encoder_layers
 
@@ -94,12 +94,22 @@ def train_only(model: nn.Module, language: str | None = None, task: bool = False
     ``head`` (e.g. ``"classifier"``). Returns the names of the parameters left trainable."""
     if language is not None and language not in adapter_languages(model):
         raise ValueError(f"no adapter for {language!r}; the model has adapters for {adapter_languages(model)}")
+    kept: set[int] = set()
+    for stack in _stacks(model):  # the adapters, found by module type (never by a part of a name)
+        if language is not None:
+            kept |= {id(parameter) for parameter in stack.languages[language].parameters()}
+        if task and stack.task is not None:
+            kept |= {id(parameter) for parameter in stack.task.parameters()}
+    if head is not None:
+        try:
+            kept |= {id(parameter) for parameter in model.get_submodule(head).parameters()}
+        except AttributeError:
+            raise ValueError(f"the model has no module {head!r} to train as the head; its top-level modules are "
+                             f"{[name for name, _ in model.named_children()]}") from None
     trainable = []
     for name, parameter in model.named_parameters():
-        keep = ((language is not None and f".languages.{language}." in name) or (task and ".task." in name)
-                or (head is not None and name.startswith(head + ".")))
-        parameter.requires_grad_(keep)
-        if keep:
+        parameter.requires_grad_(id(parameter) in kept)
+        if id(parameter) in kept:
             trainable.append(name)
     if not trainable:
         raise ValueError("nothing left to train: name a language, the task adapter or a head")
@@ -156,7 +166,6 @@ def train_language_adapters(mlm: PreTrainedModel, tokenizer: PreTrainedTokenizer
     if unknown:
         raise ValueError(f"no language id for {unknown}; the encoder knows {sorted(language_ids)}")
     model = add_language_adapters(copy.deepcopy(mlm), list(texts), config.bottleneck)
-    special = special_ids_of(tokenizer)
     histories = {}
     for lang, rows in texts.items():
         rows = list(rows)
@@ -165,12 +174,10 @@ def train_language_adapters(mlm: PreTrainedModel, tokenizer: PreTrainedTokenizer
 
         def batch_fn(step: int, rows: list[str] = rows, lang: str = lang) -> dict[str, torch.Tensor]:
             generator = step_generator(config.seed, step)
-            chosen = torch.randint(len(rows), (config.batch_size,), generator=generator).tolist()
+            chosen = step_rows(len(rows), config.batch_size, generator)
             inputs = encode(tokenizer, [rows[i] for i in chosen], [lang] * len(chosen), language_ids,
                             config.max_length)
-            masked, labels = mask_tokens(inputs["input_ids"], tokenizer.mask_token_id, special, len(tokenizer),
-                                         generator=generator)
-            return {**inputs, "input_ids": masked, "labels": labels}
+            return mask_batch(inputs, tokenizer, generator)
 
         histories[lang] = train(model, lambda model, batch: {"loss": masked_lm_loss(model, batch)}, batch_fn,
                                 config.training(progress=False))
@@ -230,27 +237,3 @@ def madx_table(source: EncoderSource, task: ClassificationTask, adapters: PreTra
             rows += [{"encoder": name, "seed": seed, "lang": lang, metric: value}
                      for lang, value in table[metric].items()]
     return pd.DataFrame(rows)
-
-
-def masked_lm_accuracy(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
-                       language_ids: Mapping[str, int] | None, texts: Sequence[str], lang: str, max_length: int = 32,
-                       draws: int = 5, seed: int = 0, device: torch.device | str | None = None) -> float:
-    """Share of masked tokens predicted exactly on ``texts`` in ``lang``, over ``draws`` fixed masking draws
-    (short texts have few masked tokens; several draws steady the estimate)."""
-    if not texts:
-        raise ValueError("texts is empty")
-    check_positive_int("draws", draws)
-    inputs = encode(tokenizer, list(texts), [lang] * len(texts), language_ids, max_length)
-    special = special_ids_of(tokenizer)
-    correct = total = 0
-    with evaluating(model, device) as chosen:
-        inputs = {key: value.to(chosen) for key, value in inputs.items()}
-        for draw in range(draws):
-            masked, labels = mask_tokens(inputs["input_ids"].cpu(), tokenizer.mask_token_id, special, len(tokenizer),
-                                         generator=step_generator(seed, draw))
-            masked, labels = masked.to(chosen), labels.to(chosen)
-            selected = labels != IGNORE_INDEX
-            hidden = model.roberta(**{**inputs, "input_ids": masked}).last_hidden_state
-            correct += int((model.lm_head(hidden[selected]).argmax(-1) == labels[selected]).sum())
-            total += int(selected.sum())
-    return correct / total if total else float("nan")

@@ -29,7 +29,7 @@ from ..data.sampling import sampling_probabilities
 from ..models.attention import scaled_dot_product_attention
 from ..objectives import info_nce
 from ..ranking import ranking_metrics
-from ..text.batches import tlm_ids
+from ..text.inputs import tlm_ids
 from ..training import TrainingConfig, linear_warmup_decay
 
 

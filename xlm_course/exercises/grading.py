@@ -231,7 +231,7 @@ def _execute(notebook: nbformat.NotebookNode, time_limit: float, folder: Path, i
     from nbclient.exceptions import CellTimeoutError
 
     from ..cache import CACHE_VARIABLE, cache_root
-    from ..runtime import PROFILE_VARIABLE, get_profile
+    from ..runtime import OFFLINE_VARIABLES, PROFILE_VARIABLE, get_profile
 
     class SandboxedKernelManager(AsyncKernelManager):
         def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
@@ -240,7 +240,8 @@ def _execute(notebook: nbformat.NotebookNode, time_limit: float, folder: Path, i
 
     work = folder / "work"
     work.mkdir(parents=True, exist_ok=True)
-    env = sandbox.environment(folder, {CACHE_VARIABLE: str(cache_root()), PROFILE_VARIABLE: get_profile().name})
+    env = sandbox.environment(folder, {CACHE_VARIABLE: str(cache_root()), PROFILE_VARIABLE: get_profile().name,
+                                       **dict.fromkeys(OFFLINE_VARIABLES, "1")})  # the Hugging Face libraries offline
     manager = SandboxedKernelManager(kernel_name="python3", transport="ipc", ip=str(folder / "kernel"),
                                      connection_file=str(folder / "kernel.json"))
     client = NotebookClient(notebook, km=manager, timeout=time_limit, allow_errors=True, shutdown_kernel="immediate",

@@ -83,7 +83,6 @@ def environment(folder: Path, keep: dict[str, str] | None = None) -> dict[str, s
     temporary.mkdir(parents=True, exist_ok=True)
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "TMPDIR": str(temporary),
             "LANG": "C.UTF-8", "PYTHONNOUSERSITE": "1", "MPLBACKEND": "Agg", "MPLCONFIGDIR": str(home / ".mpl"),
-            "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
             "HF_HOME": str(home / ".hf"), **(keep or {})}
 
 

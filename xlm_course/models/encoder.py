@@ -14,9 +14,8 @@ import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, XLMRobertaConfig, XLMRobertaForMaskedLM
 
 from ..runtime import Profile, get_profile, is_online
+from ..text.inputs import POSITION_OFFSET
 from ..validation import check_positive_int
-
-POSITION_OFFSET = 2  # XLM-R numbers positions from padding_idx + 1 = 2
 
 
 def encoder_config(vocab_size: int, languages: Sequence[str], profile: Profile | None = None,
@@ -66,17 +65,3 @@ def load_hub_encoder(name: str = "xlm-roberta-base") -> tuple[XLMRobertaForMaske
             "Hugging Face cache. Offline, use the course's own encoder: XLM_COURSE_PROFILE=ci (the default) and "
             "xlm_course.models.build_encoder(encoder_config(...)), or the cached pretrained one from "
             "xlm_course.pretraining.") from error
-
-
-def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """The average of the token vectors that are not padding: one vector per sentence."""
-    weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * weights).sum(1) / weights.sum(1).clamp_min(1.0)
-
-
-def sentence_embeddings(model: XLMRobertaForMaskedLM, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Mean-pooled last hidden states of ``model``'s encoder for a tokenised ``batch``."""
-    inputs = {key: batch[key] for key in ("input_ids", "attention_mask", "token_type_ids", "position_ids")
-              if key in batch}
-    hidden = model.roberta(**inputs).last_hidden_state
-    return mean_pool(hidden, batch["attention_mask"])

@@ -74,6 +74,8 @@ class AudioEncoder(nn.Module):
 class TextOnly(nn.Module):
     """The text vector alone, through a small MLP."""
 
+    reads_tokens = False  # the classifier need not run the second modality's encoder for it
+
     def __init__(self, text_dim: int, token_dim: int, num_labels: int, hidden: int = 128) -> None:
         super().__init__()
         self.head = nn.Sequential(nn.Linear(text_dim, hidden), nn.GELU(), nn.Linear(hidden, num_labels))
@@ -175,5 +177,6 @@ class MultimodalClassifier(nn.Module):
         self.head = HEADS[head](text_dim, token_dim, num_labels, hidden)
 
     def forward(self, text: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
-        tokens = self.encoder(inputs) if self.head_name != "text only" else inputs.new_zeros(len(text), 1, 1)
+        reads_tokens = getattr(self.head, "reads_tokens", True)  # every head but TextOnly reads the tokens
+        tokens = self.encoder(inputs) if reads_tokens else inputs.new_zeros(len(text), 1, 1)
         return self.head(text, tokens)

@@ -6,6 +6,7 @@ image–text alignment, retrieval in every language) and :mod:`.spectrogram` (lo
 
 from .alignment import ImageTextAligner, retrieval_by_language, train_aligner
 from .classification import (
+    AlignerConfig,
     EmojiSplit,
     MultimodalConfig,
     accuracy_by_language,
@@ -17,6 +18,6 @@ from .classification import (
 )
 
 __all__ = [
-    "EmojiSplit", "ImageTextAligner", "MultimodalConfig", "accuracy_by_language", "emoji_split", "encode_tokens",
+    "AlignerConfig", "EmojiSplit", "ImageTextAligner", "MultimodalConfig", "accuracy_by_language", "emoji_split", "encode_tokens",
     "predict", "retrieval_by_language", "text_vectors", "train_aligner", "train_classifier",
 ]

@@ -19,7 +19,7 @@ from ..ranking import ranking_metrics
 from ..runtime import evaluating
 from ..training import History, train
 from ..validation import check_positive_int
-from .classification import MultimodalConfig, batches, check_rows
+from .classification import AlignerConfig, batches, check_rows
 
 
 class ImageTextAligner(nn.Module):
@@ -41,7 +41,7 @@ class ImageTextAligner(nn.Module):
 
 
 def train_aligner(aligner: ImageTextAligner, text: torch.Tensor, images: torch.Tensor,
-                  config: MultimodalConfig = MultimodalConfig()) -> History:
+                  config: AlignerConfig = AlignerConfig()) -> History:
     """Symmetric InfoNCE on (image, text) pairs: row i's picture and name are the positives, the other rows of
     the batch the negatives, in both directions (picture → names and name → pictures, averaged: one
     :func:`~xlm_course.objectives.info_nce` call, which is symmetric by default)."""

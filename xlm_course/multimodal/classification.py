@@ -17,10 +17,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import load_emoji_names
-from ..ranking import embed
-from ..runtime import evaluating
-from ..training import History, RunConfig, epoch_order, train
-from ..transfer import ClassificationTask, EncoderSource
+from ..models.source import EncoderSource, embed
+from ..runtime import batched
+from ..training import History, RunConfig, epoch_rows, train
+from ..transfer import ClassificationTask
 from ..validation import check_positive_numbers
 
 
@@ -28,11 +28,17 @@ from ..validation import check_positive_numbers
 class MultimodalConfig(RunConfig):
     """Training of a fusion classifier or an image–text aligner (everything but the text encoder trains)."""
 
-    steps: int = 400
-    batch_size: int = 64
-    learning_rate: float = 2e-3
-    warmup_steps: int = 20
-    temperature: float = 0.07  # InfoNCE, alignment only
+    steps: int = 400  # the small image or audio encoder and the head learn from scratch: more than fine-tuning
+    batch_size: int = 64  # 64 emoji a step: with under 2,000 training emoji, an epoch is ~30 steps
+    learning_rate: float = 2e-3  # a from-scratch CNN and an MLP head take a larger rate than a pretrained encoder
+    warmup_steps: int = 20  # a twentieth of the steps: no pretrained weights to protect from a first big step
+
+
+@dataclass(frozen=True)
+class AlignerConfig(MultimodalConfig):
+    """Training of an image–text aligner (chapter 3.6): :class:`MultimodalConfig` and InfoNCE's temperature."""
+
+    temperature: float = 0.07  # CLIP's initial τ {cite}`radford2021clip`
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -84,13 +90,10 @@ def check_rows(text: torch.Tensor, inputs: torch.Tensor, labels: torch.Tensor | 
 
 
 def batches(count: int, config: MultimodalConfig):
-    """Row indices of each step: shuffled epochs, a pure function of (seed, step)."""
-    per_epoch = max(1, count // config.batch_size)
+    """Row indices of each step: shuffled epochs, a pure function of (seed, step) (:func:`~xlm_course.training.epoch_rows`)."""
 
     def rows(step: int) -> torch.Tensor:
-        epoch, position = divmod(step, per_epoch)
-        order = epoch_order(count, config.seed, epoch)
-        return order[position * config.batch_size:(position + 1) * config.batch_size]
+        return torch.tensor(epoch_rows(count, config.batch_size, config.seed, step), dtype=torch.long)
 
     return rows
 
@@ -115,9 +118,11 @@ def predict(model: nn.Module, text: torch.Tensor, inputs: torch.Tensor, batch_si
             device: torch.device | str | None = None) -> torch.Tensor:
     """Predicted label of each row (computed on ``device``, default the one setup chose; returned on the CPU)."""
     check_rows(text, inputs)
-    with evaluating(model, device) as chosen:
-        return torch.cat([model(text[i:i + batch_size].to(chosen), inputs[i:i + batch_size].to(chosen)).argmax(-1).cpu()
-                          for i in range(0, len(text), batch_size)])
+
+    def step(rows: slice, device: torch.device) -> torch.Tensor:
+        return model(text[rows].to(device), inputs[rows].to(device)).argmax(-1).cpu()
+
+    return torch.cat(batched(model, len(text), batch_size, step, device))
 
 
 def accuracy_by_language(model: nn.Module, text_by_language: Mapping[str, torch.Tensor], inputs: torch.Tensor,
@@ -135,6 +140,8 @@ def encode_tokens(encoder: nn.Module, inputs: torch.Tensor, batch_size: int = 51
     fusion heads then train on these."""
     if not len(inputs):
         raise ValueError("inputs is empty")
-    with evaluating(encoder, device) as chosen:
-        return torch.cat([encoder(inputs[i:i + batch_size].to(chosen)).float().cpu()
-                          for i in range(0, len(inputs), batch_size)])
+
+    def step(rows: slice, device: torch.device) -> torch.Tensor:
+        return encoder(inputs[rows].to(device)).float().cpu()
+
+    return torch.cat(batched(encoder, len(inputs), batch_size, step, device))

@@ -14,7 +14,7 @@ the masked set M only (chapter 4, eq. MLM).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import torch
 
@@ -61,3 +61,14 @@ def mask_tokens(input_ids: torch.Tensor, mask_token_id: int, special_ids: Iterab
     masked[to_mask] = mask_token_id
     masked[to_random] = random_tokens[to_random]
     return masked, labels
+
+
+def mask_batch(inputs: Mapping[str, torch.Tensor], tokenizer,
+               generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    """MLM inputs from a batch of model inputs: ``input_ids`` masked by :func:`mask_tokens` (with ``tokenizer``'s
+    mask token, special tokens and vocabulary) and ``labels`` added; the other inputs are kept."""
+    if "input_ids" not in inputs:
+        raise ValueError(f"inputs need 'input_ids' to mask; got keys {sorted(inputs)}")
+    masked, labels = mask_tokens(inputs["input_ids"], tokenizer.mask_token_id, special_ids_of(tokenizer),
+                                 len(tokenizer), generator=generator)
+    return {**inputs, "input_ids": masked, "labels": labels}

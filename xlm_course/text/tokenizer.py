@@ -53,18 +53,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 8000, character_cove
     :data:`MIN_VOCAB_SIZE`. ``character_coverage`` in (0, 1] is the share of character occurrences that the
     vocabulary must hold as single-character pieces (the rest go to byte fallback).
     """
-    # at least 4 special tokens + 256 byte pieces + <mask> + 100 learned pieces
-    check_positive_int("vocab_size", vocab_size, minimum=MIN_VOCAB_SIZE)
-    if isinstance(texts, str):
-        raise TypeError("texts must be an iterable of strings, not one string")
-    if not 0.0 < character_coverage <= 1.0:
-        raise ValueError(f"character_coverage must lie in (0, 1], got {character_coverage!r}")
-    texts = list(texts)
-    wrong = next((text for text in texts if not isinstance(text, str)), None)
-    if wrong is not None:
-        raise TypeError(f"texts must be strings, found {type(wrong).__name__}: {wrong!r}")
-    if not any(text.strip() for text in texts):
-        raise ValueError("texts is empty: the tokenizer needs text to learn its vocabulary from")
+    texts = _checked_texts(texts, vocab_size, character_coverage)
     learned_size = vocab_size - len(BYTE_PIECES) - 1  # the byte pieces and <mask> are appended afterwards
     tokenizer = Tokenizer(models.Unigram())
     # NFKC folds compatibility forms (full-width Latin, ligatures); runs of spaces become one.
@@ -80,11 +69,36 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 8000, character_cove
 
     tokenizer.train_from_iterator(without_rare_characters(), trainer=trainer, length=len(texts))
     trained = [(piece, float(score)) for piece, score in json.loads(tokenizer.to_str())["model"]["vocab"]]
-    # The trainer's scores differ between runs in their last digits (parallel floating-point sums), which
-    # reorders near-ties and so changes token ids. Rounding the scores and sorting by (score, piece) gives the
-    # same ids in every run.
-    # The trainer also appends the required single characters it never scored, with made-up scores in
-    # hash-map order; give them one common score, so that only their code points order them.
+    tokenizer.model = models.Unigram(_reproducible_vocabulary(trained), unk_id=SPECIAL_TOKENS.index("<unk>"),
+                                     byte_fallback=True)
+    return _as_transformers(tokenizer, model_max_length)
+
+
+def _checked_texts(texts: Iterable[str], vocab_size: int, character_coverage: float) -> list[str]:
+    """``texts`` as a list, once every argument of :func:`train_tokenizer` is checked."""
+    # at least 4 special tokens + 256 byte pieces + <mask> + 100 learned pieces
+    check_positive_int("vocab_size", vocab_size, minimum=MIN_VOCAB_SIZE)
+    if isinstance(texts, str):
+        raise TypeError("texts must be an iterable of strings, not one string")
+    if not 0.0 < character_coverage <= 1.0:
+        raise ValueError(f"character_coverage must lie in (0, 1], got {character_coverage!r}")
+    texts = list(texts)
+    wrong = next((text for text in texts if not isinstance(text, str)), None)
+    if wrong is not None:
+        raise TypeError(f"texts must be strings, found {type(wrong).__name__}: {wrong!r}")
+    if not any(text.strip() for text in texts):
+        raise ValueError("texts is empty: the tokenizer needs text to learn its vocabulary from")
+    return texts
+
+
+def _reproducible_vocabulary(trained: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """The trained pieces in an order that is the same in every run, then the byte pieces.
+
+    The trainer's scores differ between runs in their last digits (parallel floating-point sums), which reorders
+    near-ties and so changes token ids. Rounding the scores and sorting by (score, piece) gives the same ids in
+    every run. The trainer also appends the required single characters it never scored, with made-up scores in
+    hash-map order; they get one common score, so that only their code points order them.
+    """
     specials = [(piece, score) for piece, score in trained if piece in SPECIAL_TOKENS]
     ordinary = [(piece, score) for piece, score in trained if piece not in SPECIAL_TOKENS]
     lowest_scored = min((score for piece, score in ordinary if len(piece) > 1), default=0.0)
@@ -95,8 +109,12 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 8000, character_cove
     vocab = specials + pieces
     learned = {piece for piece, _ in vocab}
     floor = min(score for _, score in vocab) - 10.0  # byte pieces are used only when nothing else fits
-    vocab += [(piece, floor) for piece in BYTE_PIECES if piece not in learned]
-    tokenizer.model = models.Unigram(vocab, unk_id=SPECIAL_TOKENS.index("<unk>"), byte_fallback=True)
+    return vocab + [(piece, floor) for piece in BYTE_PIECES if piece not in learned]
+
+
+def _as_transformers(tokenizer: Tokenizer, model_max_length: int) -> PreTrainedTokenizerFast:
+    """The trained tokenizer with its decoder, ``<mask>``, XLM-R's templates (``<s> A </s></s> B </s>``), as a
+    transformers tokenizer."""
     tokenizer.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(),
                                            decoders.Strip(content=" ", left=1, right=0)])
     tokenizer.add_special_tokens([MASK_TOKEN])

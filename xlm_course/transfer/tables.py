@@ -15,9 +15,9 @@ import datasets
 import pandas as pd
 from transformers import PreTrainedModel
 
+from ..models.source import EncoderSource
 from ..training import History
 from ..validation import check_positive_int
-from .encoders import EncoderSource
 from .finetuning import FineTuneConfig, FineTuned, evaluate, finetune
 from .tasks import ClassificationTask
 
@@ -111,13 +111,13 @@ def model_selection(history: History, source_lang: str, target_languages: Sequen
     evals = history.evaluation_frame()
     if evals.empty:
         raise ValueError("the history has no evaluations; fine-tune with eval_every set")
-    by_source = evals[f"dev/{source_lang}"].idxmax()
+    by_source = evals["dev", source_lang].idxmax()
     rows = {}
     for lang in target_languages:
-        oracle = evals[f"dev/{lang}"].idxmax()
-        rows[lang] = {"source-dev choice": evals.loc[by_source, f"test/{lang}"],
-                      "oracle (target dev)": evals.loc[oracle, f"test/{lang}"],
-                      "last step": evals[f"test/{lang}"].iloc[-1],
+        oracle = evals["dev", lang].idxmax()
+        rows[lang] = {"source-dev choice": evals.loc[by_source, ("test", lang)],
+                      "oracle (target dev)": evals.loc[oracle, ("test", lang)],
+                      "last step": evals["test", lang].iloc[-1],
                       "source-dev step": by_source, "oracle step": oracle}
     return pd.DataFrame(rows).T
 

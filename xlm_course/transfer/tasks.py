@@ -11,8 +11,7 @@ import datasets
 import numpy as np
 import pandas as pd
 
-from ..data import load_emoji_names, split_by_concept
-from .encoders import DOWNSTREAM_LANGUAGES
+from ..data import DOWNSTREAM_LANGUAGES, load_emoji_names, split_by_concept
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from ..models.encoder import POSITION_OFFSET
+POSITION_OFFSET = 2  # XLM-R numbers positions from padding_idx + 1 = 2 (BERT from 0)
 
 
 def _language_ids(languages: Sequence[str], language_ids: Mapping[str, int] | None) -> list[int]:
