@@ -33,6 +33,7 @@ from xlm_course.models import count_parameters
 from xlm_course.models.encoder import build_encoder, encoder_config
 from xlm_course.pretraining import PretrainingSetup, PretrainingTask, data_for
 from xlm_course.runtime import PROFILES, autocast, choose_precision, set_threads
+from xlm_course.text.inputs import POSITION_OFFSET
 
 RESULTS = Path(__file__).parent / "results"
 # What each profile pretrains from a cold cache, per notebook (a fresh Colab session has no course cache): the
@@ -59,7 +60,7 @@ def joint_step(profile: str) -> tuple[torch.nn.Module, PretrainingTask, Pretrain
     setup = PretrainingSetup(profile=profile).resolved()
     data = data_for(setup)
     config = encoder_config(len(data.tokenizer), setup.languages, PROFILES[profile],
-                            max_position_embeddings=setup.max_length + 2)
+                            max_position_embeddings=setup.max_length + POSITION_OFFSET)
     return build_encoder(config, seed=0), PretrainingTask(setup, data), setup
 
 

@@ -32,7 +32,7 @@ from xlm_course.models.encoder import build_encoder, encoder_config
 from xlm_course.objectives import masked_lm_loss
 from xlm_course.pretraining import PretrainingSetup, data_for
 from xlm_course.runtime import PROFILES, set_threads
-from xlm_course.text.inputs import encode
+from xlm_course.text.inputs import POSITION_OFFSET, encode
 from xlm_course.text.masking import mask_batch
 from xlm_course.training import TrainingConfig, train
 
@@ -156,7 +156,7 @@ def main() -> None:
     warmup, timed = batches[:5], batches[5:]
     config = encoder_config(len(data.tokenizer), languages, PROFILES["ci"], hidden_size=args.hidden,
                             num_hidden_layers=args.layers, intermediate_size=4 * args.hidden,
-                            num_attention_heads=max(1, args.hidden // 64), max_position_embeddings=args.max_length + 2)
+                            num_attention_heads=max(1, args.hidden // 64), max_position_embeddings=args.max_length + POSITION_OFFSET)
     parameters = sum(p.numel() for p in build_encoder(config).parameters())
     tokens = args.steps * args.batch_size * args.max_length
     peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}

@@ -10,6 +10,7 @@ import one another.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,12 @@ def test_the_reader_finds_the_circle_it_would_make(tmp_path, monkeypatch):
     assert graph["transfer.encoders"] == {"pretraining", "cache"}
     with pytest.raises(pytest.fail.Exception, match="import circle"):
         test_no_import_circle()
+
+
+def test_the_package_docstring_lists_the_same_layers():
+    """The reader's map (xlm_course/__init__.py) and this test's LAYERS are one list, in the same order."""
+    import xlm_course
+
+    said = xlm_course.__doc__.split("lowest first:")[1]
+    named = [[re.sub(r"[`/]", "", name) for name in re.findall(r"``[a-z_]+/?``", part)] for part in said.split("→")]
+    assert named == [[part for part in layer if part] for layer in LAYERS]

@@ -6,7 +6,14 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xlm_course.objectives import cross_entropy, info_nce, joint_objective, masked_lm_loss, mlm_loss
+from xlm_course.objectives import (
+    cross_entropy,
+    info_nce,
+    joint_objective,
+    masked_lm_loss,
+    mlm_loss,
+    numerical_gradient,
+)
 
 
 @settings(deadline=None, max_examples=40)
@@ -114,3 +121,22 @@ def test_masked_lm_loss_with_nothing_masked_is_a_differentiable_zero_and_labels_
     assert loss.item() == 0.0 and loss.requires_grad
     with pytest.raises(ValueError, match="need 'labels'"):
         masked_lm_loss(model, {"input_ids": inputs["input_ids"]})
+
+
+def test_matches_analytic_gradients():
+    x = torch.tensor([0.3, -1.2, 2.0], dtype=torch.float64)
+    torch.testing.assert_close(numerical_gradient(lambda v: (v**3).sum(), x), 3 * x**2)
+    torch.testing.assert_close(numerical_gradient(lambda v: torch.logsumexp(v, 0), x), torch.softmax(x, 0))
+
+
+def test_leaves_the_point_unchanged_and_keeps_shape():
+    x = torch.randn(2, 3, dtype=torch.float64)
+    before = x.clone()
+    assert numerical_gradient(lambda v: v.sum(), x).shape == (2, 3) and torch.equal(x, before)
+
+
+def test_bad_input():
+    with pytest.raises(TypeError, match="float64"):
+        numerical_gradient(lambda v: v.sum(), torch.ones(2))
+    with pytest.raises(ValueError, match="eps"):
+        numerical_gradient(lambda v: v.sum(), torch.ones(2, dtype=torch.float64), eps=0)

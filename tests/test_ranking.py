@@ -5,9 +5,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xlm_course.applications.qa import DualEncoderConfig, train_dual_encoder
-from xlm_course.models.source import embed
-from xlm_course.ranking import ranking_metrics
+from xlm_course.ranking import ranking_metrics, retrieval_table, top1_accuracy
 
 
 def test_metrics_of_a_hand_worked_example():
@@ -46,38 +44,25 @@ def test_metrics_reject_bad_input():
         ranking_metrics(torch.zeros(2, 3), [{0}])
 
 
-def test_embeddings_are_unit_length_and_checked(tiny_source):
-    encoder = tiny_source.encoder()
-    vectors = embed(encoder, tiny_source, ["dog", "chien", "Hund"], ["en", "fr", "de"], batch_size=2)
-    assert vectors.shape == (3, 16)
-    torch.testing.assert_close(vectors.norm(dim=1), torch.ones(3))
-    with pytest.raises(ValueError, match="one language per text"):
-        embed(encoder, tiny_source, ["dog"], ["en", "fr"])
+def test_top1_accuracy():
+    x = torch.eye(5)
+    assert top1_accuracy(x, x) == 1.0
+    assert top1_accuracy(x, x.roll(1, dims=0)) == 0.0
+    with pytest.raises(ValueError, match=r"\(N, d\)"):
+        top1_accuracy(torch.eye(3), torch.eye(4))
 
 
-def test_dual_encoder_training_is_deterministic_and_needs_enough_groups(tiny_source):
-    queries = [f"question {i}" for i in range(12)]
-    answers = [f"answer {i}" for i in range(12)]
-    languages = ["en"] * 12
-    groups = [str(i // 2) for i in range(12)]  # six groups of two
-    config = DualEncoderConfig(steps=3, batch_size=4, warmup_steps=1)
-    first = train_dual_encoder(tiny_source, queries, languages, answers, languages, groups, config)
-    again = train_dual_encoder(tiny_source, queries, languages, answers, languages, groups, config)
-    for key, value in first.state_dict().items():
-        assert torch.equal(value, again.state_dict()[key]), key
-    assert not torch.equal(first.embeddings.word_embeddings.weight,
-                           tiny_source.encoder().embeddings.word_embeddings.weight)
-    with pytest.raises(ValueError, match="cannot fill a batch"):
-        train_dual_encoder(tiny_source, queries, languages, answers, languages, groups,
-                           DualEncoderConfig(steps=1, batch_size=8, warmup_steps=0))
-    with pytest.raises(ValueError, match="same length"):
-        train_dual_encoder(tiny_source, queries, languages, answers[:-1], languages, groups, config)
+def test_retrieval_table_with_a_perfect_and_a_blind_embedder():
+    pairs = {"fr": (["a", "b", "c", "d"], ["A", "B", "C", "D"])}
 
+    def perfect(texts, lang):
+        return torch.nn.functional.one_hot(torch.tensor([ord(t.lower()) - 97 for t in texts]), 4).float()
 
-def test_dual_encoder_config_rejects_bad_values():
-    with pytest.raises(ValueError, match="at least 2"):
-        DualEncoderConfig(batch_size=1)
-    with pytest.raises(ValueError, match="temperature"):
-        DualEncoderConfig(temperature=0)
-    with pytest.raises(ValueError, match="steps must be a positive int"):
-        DualEncoderConfig(steps=0, warmup_steps=0)
+    def blind(texts, lang):
+        return torch.ones(len(texts), 4)
+
+    good, bad = retrieval_table(perfect, pairs), retrieval_table(blind, pairs)
+    assert good.loc["fr", "mean"] == 1.0 and good.loc["fr", "chance"] == 0.25
+    assert bad.loc["fr", "mean"] <= 0.25
+    with pytest.raises(ValueError, match="as many translations"):
+        retrieval_table(perfect, {"fr": (["a"], ["A", "B"])})

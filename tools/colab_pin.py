@@ -4,7 +4,7 @@ A notebook opened in Colab installs the course package from the repository. Unpi
 ``main`` holds that day, so a student could see checks other than the ones the instructor grades with. So the
 install names the tag of the version in pyproject.toml (``@v0.1.0``), the one place the version is set; this
 tool writes it into the Colab cell of every chapter and solution notebook (the student notebooks are generated
-from the solutions), and tests/test_notebook_hygiene.py fails when a notebook disagrees. Release: bump the
+from the solutions), and tests/book/test_notebook_hygiene.py fails when a notebook disagrees. Release: bump the
 version, run ``make colab-pin``, commit, tag ``v<version>`` and push the tag.
 """
 

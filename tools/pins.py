@@ -1,6 +1,6 @@
 """Write constraints.txt (pip) and environment.yml (conda) from the active environment: `make pins`.
 
-Both files carry the same pins; tests/test_pins.py checks that they agree.
+Both files carry the same pins; tests/book/test_pins.py checks that they agree.
 """
 
 from __future__ import annotations

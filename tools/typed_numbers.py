@@ -12,7 +12,7 @@ be one of:
   such as "α = 0.3", a published number with its citation, a fact of a standard).
 
 Anything else fails the check, which names the file, the cell and the sentence. The Chinese catalogues are
-checked for the same numbers by tests/test_translations.py, so only the English sources are read here.
+checked for the same numbers by tests/book/test_translations.py, so only the English sources are read here.
 """
 
 from __future__ import annotations

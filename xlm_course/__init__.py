@@ -1,9 +1,14 @@
 """Companion package of the course *Cross-lingual Transformers in Practice*; its folders mirror the book.
 
-``runtime`` (seeds, device, precision, threads, profile), ``cache`` (train once, reuse), ``data/`` and
-``text/`` (chapter 1), ``models/`` (chapter 2 and the encoders), ``objectives`` and ``training`` (chapters 3–5),
-``pretraining``, ``transfer/`` and ``ranking`` (chapter 3), ``multimodal/`` (3.6–3.7), ``applications/``
-(chapter 6), ``deployment/`` (chapter 8), ``plots``, ``exercises/`` and ``cli``.
+One concept per module, in layers; a module imports only from its own part and the layers below it
+(``tests/test_architecture.py`` reads the imports from the source and checks it), lowest first:
+
+``validation``, ``cache``, ``plots`` → ``runtime`` (seeds, device, precision, threads, profile) → ``claims`` →
+``data/`` (the corpora and the course's languages, chapter 1) → ``text/`` (tokenizer, masking, model inputs) →
+``models/`` (attention, the tiny encoders, e5-small, fusion heads, and where an encoder comes from, with
+its embeddings) → ``training`` (one config, one loop) → ``objectives`` → ``ranking`` (metrics) →
+``pretraining`` (chapter 3) → ``transfer/`` (the compared encoders, tasks, fine-tuning, the zero-shot tables) →
+``multimodal/``, ``applications/``, ``deployment/`` (chapters 3.6–3.7, 6, 8) → ``exercises/`` → ``cli``.
 """
 
 import os

@@ -60,23 +60,28 @@ def check_pair_sources(pair_sources: tuple[str, ...]) -> None:
 
 @dataclass(frozen=True)
 class PretrainingSetup:
-    """Everything that defines a pretraining run; ``None`` sizes come from the profile."""
+    """Everything that defines a pretraining run; ``None`` sizes come from the profile.
 
-    objectives: tuple[str, ...] = OBJECTIVES
-    lam: float = 3.0
-    alpha: float = 0.3
-    temperature: float = 0.1
-    languages: tuple[str, ...] = COURSE_LANGUAGES
-    steps: int | None = None
+    It is the run's cache key (:func:`pretrain`), so it holds what changes the weights and nothing else: not the
+    device or the progress bar, which :class:`~xlm_course.training.RunConfig` also carries. That is why it is its
+    own dataclass and hands the loop a :class:`~xlm_course.training.TrainingConfig` through :meth:`training`.
+    """
+
+    objectives: tuple[str, ...] = OBJECTIVES  # the three terms of 3.2; chapter 3.3 leaves them out one at a time
+    lam: float = 3.0  # λ, the weight of L_cross: 3.3 sets 3 beside 1, 4.1 sweeps it
+    alpha: float = 0.3  # the language sampler's α (data.sampling), XLM-R's: low-resource languages up-sampled
+    temperature: float = 0.1  # InfoNCE's τ for the translation pairs (chapter 4 derives what it does)
+    languages: tuple[str, ...] = COURSE_LANGUAGES  # English first: the pivot of every parallel pair
+    steps: int | None = None  # the profile's train_steps: a few minutes of one CPU core in ci
     batch_size: int | None = None  # contrastive pairs per step (the in-batch negatives)
     masked_batch_size: int | None = None  # texts (MLM) and pairs (TLM) per step; default: half of batch_size
-    vocab_size: int | None = None
-    max_length: int | None = None  # tokens per sentence
-    pair_sources: tuple[str, ...] = ("ui",)
-    dropout: float = 0.1
-    learning_rate: float = 1e-3
-    warmup_steps: int = 50
-    seed: int = 0
+    vocab_size: int | None = None  # the profile's: the tokenizer is trained for it (text.tokenizer)
+    max_length: int | None = None  # tokens per sentence; a TLM pair holds two
+    pair_sources: tuple[str, ...] = ("ui",)  # PAIR_SOURCES; the applications add "emoji" (transfer.encoders)
+    dropout: float = 0.1  # BERT's and XLM-R's
+    learning_rate: float = 1e-3  # a tiny encoder from scratch: twice the base's fine-tuning rate
+    warmup_steps: int = 50  # Adam's first variance estimates are noisy; a few percent of the profile's steps
+    seed: int = 0  # data split, sampling, masking, initialisation and dropout
     profile: str = field(default_factory=lambda: get_profile().pretrains_as)  # hub pretrains as ci
 
     def __post_init__(self) -> None:

@@ -28,11 +28,11 @@ UNLABELLED = -1
 class DistillationConfig(RunConfig):
     """The run (warm-up: a tenth of the steps), the temperature T and the weight α of the gold-label term."""
 
-    steps: int = 600
-    learning_rate: float = 1e-3
-    warmup_steps: int = 60
-    temperature: float = 2.0
-    alpha: float = 0.5
+    steps: int = 600  # twice the base: the student learns the teacher's whole distribution, not only its labels
+    learning_rate: float = 1e-3  # a small student takes a larger rate than the base's 5e-4
+    warmup_steps: int = 60  # a tenth of the steps, as the base's 30 of 300
+    temperature: float = 2.0  # T > 1 softens both distributions, so the teacher's small probabilities count
+    alpha: float = 0.5  # the gold labels' weight; 1 − α goes to the teacher's soft labels
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -12,7 +12,7 @@ fails every check until the learner writes the code (CI proves it), and shows no
 measured.
 
 The student notebooks are committed (the book renders them and Colab opens them from GitHub);
-``tests/test_exercises.py`` regenerates them and fails if anything differs from what is in git.
+``tests/exercises/test_exercises.py`` regenerates them and fails if anything differs from what is in git.
 """
 
 from __future__ import annotations

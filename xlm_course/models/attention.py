@@ -1,4 +1,4 @@
-"""Attention from scratch (chapter 2), checked against PyTorch in ``tests/test_attention.py``.
+"""Attention from scratch (chapter 2), checked against PyTorch in ``tests/models/test_attention.py``.
 
 Scaled dot-product attention (Vaswani et al. 2017, eq. 1):
 

@@ -69,7 +69,7 @@ def as_written(text: str, lang: str, stop: bool = True) -> str:
 def normalise(text: str, lang: str) -> str:
     """The form the emoji names were trained in: Unicode NFKC, lowercase (Turkish ``İ`` → ``i``, ``I`` → ``ı``),
     no final stops, single spaces. ``normalise(as_written(name, lang), lang) == normalise(name, lang)`` for every
-    name and language (``tests/test_casing.py`` checks it on every emoji name).
+    name and language (``tests/text/test_casing.py`` checks it on every emoji name).
 
     >>> normalise("Lächelndes  Gesicht.", "de")
     'lächelndes gesicht'

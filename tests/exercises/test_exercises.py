@@ -33,7 +33,7 @@ from xlm_course.models.attention import scaled_dot_product_attention
 from xlm_course.objectives import info_nce, joint_objective
 from xlm_course.text.masking import mask_tokens
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SOLUTIONS = sorted((ROOT / "exercises" / "solutions").glob("*.ipynb"))
 
 
@@ -102,7 +102,7 @@ def test_attention_checks():
     _fails(ex.check_causal_mask, lambda n: torch.ones(n, n).tril(), "boolean")
 
 
-# Right answers, shared with tests/test_hidden_cases.py
+# Right answers, shared with tests/exercises/test_hidden_cases.py
 
 
 def align(word_ids, labels):

@@ -18,7 +18,7 @@ def test_the_pages_speed_claims_match_the_committed_benchmark_results():
     import re
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     results = (root / "benchmarks" / "results" / "inference_latency.md").read_text(encoding="utf-8")
     measured = float(re.search(r"batch 32: onnxruntime int8 is ([0-9.]+)× eager fp32", results).group(1))
     assert measured > 3
@@ -46,7 +46,7 @@ def test_the_data_pages_approximate_counts_match_the_loaders():
     )
     from xlm_course.data.catalogues import available_ui_languages
 
-    page = (Path(__file__).resolve().parents[1] / "book" / "data.md").read_text(encoding="utf-8")
+    page = (Path(__file__).resolve().parents[2] / "book" / "data.md").read_text(encoding="utf-8")
 
     def stated(pattern: str) -> int:
         return int(re.search(pattern, page).group(1).replace(",", ""))
@@ -68,7 +68,7 @@ def test_the_setup_pages_times_are_the_committed_budget_benchmarks():
     import re
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     budget = (root / "benchmarks" / "results" / "colab_budget.md").read_text(encoding="utf-8")
     rows = {line.split("|")[1].strip(): [cell.strip() for cell in line.split("|")[1:-1]]
             for line in budget.splitlines() if line.startswith("| ci ") or line.startswith("| colab ")}
@@ -89,7 +89,7 @@ def test_the_setup_pages_profile_sizes_are_the_profiles():
 
     from xlm_course.runtime import PROFILES
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     setup_page = (root / "book" / "setup.md").read_text(encoding="utf-8")
     intro = (root / "book" / "intro.md").read_text(encoding="utf-8")
     for name in ("ci", "colab"):
@@ -110,7 +110,7 @@ def test_the_data_page_says_how_small_the_data_is_per_language():
 
     from xlm_course.data import load_dialogues, load_emoji_names, load_udhr, load_ui_messages
 
-    page = (Path(__file__).resolve().parents[1] / "book" / "data.md").read_text(encoding="utf-8")
+    page = (Path(__file__).resolve().parents[2] / "book" / "data.md").read_text(encoding="utf-8")
     assert "hundreds to a few thousand items per language" in page
     languages = ["en", "zh-Hans", "ar", "hi", "sw", "fr", "de", "es", "ru", "ja"]
     totals: Counter[str] = Counter()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location("numbers_check", ROOT / "tools" / "typed_numbers.py")
 numbers = importlib.util.module_from_spec(spec)
 sys.modules["numbers_check"] = numbers  # dataclasses look their module up there
@@ -73,5 +73,5 @@ def test_the_command_fails_on_a_typed_number_and_passes_when_it_is_glued(tmp_pat
 def test_the_model_answer_blocks_it_leaves_to_the_solution_notebooks_are_the_generators():
     from xlm_course.exercises.student import ANSWER_SUMMARY
 
-    source = (Path(__file__).resolve().parents[1] / "tools" / "typed_numbers.py").read_text(encoding="utf-8")
+    source = (Path(__file__).resolve().parents[2] / "tools" / "typed_numbers.py").read_text(encoding="utf-8")
     assert f"<summary>{ANSWER_SUMMARY}</summary>" in source

@@ -26,7 +26,7 @@ from xlm_course.exercises.grading import (
     verdict_expression,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STUDENT = ROOT / "exercises" / "student"
 SOLUTIONS = ROOT / "exercises" / "solutions"
 NAME = "04_math.ipynb"  # the fastest exercise notebook: five tasks, no training

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location("vendor_js", ROOT / "tools" / "vendor_js.py")
 vendor_js = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(vendor_js)

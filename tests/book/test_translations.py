@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 from babel.messages.pofile import read_po
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CATALOGUES = ROOT / "locales" / "zh_CN" / "LC_MESSAGES"
 spec = importlib.util.spec_from_file_location("i18n", ROOT / "tools" / "i18n.py")
 i18n = importlib.util.module_from_spec(spec)

@@ -129,7 +129,7 @@ def test_the_onnx_file_holds_no_stack_traces_or_paths_of_this_checkout(classifie
     path = export_onnx(classifier, inputs, tmp_path / "model.onnx")
     graph = onnx.load(str(path)).graph
     assert not any(node.metadata_props or node.doc_string for node in graph.node)
-    here = str(Path(__file__).resolve().parents[1]).encode()
+    here = str(Path(__file__).resolve().parents[2]).encode()
     for written in (path, quantize_onnx(path, tmp_path / "model-int8.onnx")):
         assert here not in written.read_bytes() and b"stack_trace" not in written.read_bytes()
     assert strip_onnx_metadata(path) == 0  # nothing left to strip
