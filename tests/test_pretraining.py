@@ -114,3 +114,17 @@ def test_held_out_pairs_drop_repeated_sources_and_targets():
             "text": ["Save", "Enregistrer", "save", "Sauver", "Delete", "Supprimer", "Remove", "supprimer"]}
     pairs = held_out_pairs(datasets.Dataset.from_dict(rows), ("en", "fr"))
     assert pairs == {"fr": (["Save", "Delete"], ["Enregistrer", "Supprimer"])}
+
+
+def test_contrastive_batches_are_full_even_when_most_pairs_share_a_concept(data):
+    """Four draws a wanted pair once returned a short batch, silently, when concepts repeat; now more rounds are
+    drawn until the batch holds batch_size distinct concepts, and too few concepts are an error."""
+    task = PretrainingTask(tiny(), data)
+    rare = set(range(0, len(task.concepts), max(1, len(task.concepts) // 8)))  # 8 rows keep their own concept
+    task.concepts = [f"rare {i}" if i in rare else "common" for i in range(len(task.concepts))]
+    for seed in range(5):
+        chosen = task._distinct_concepts(torch.Generator().manual_seed(seed))
+        assert len({task.concepts[i] for i in chosen}) == len(chosen) == 8
+    task.concepts = ["common"] * len(task.concepts)
+    with pytest.raises(ValueError, match="too few for 8 distinct"):
+        task._distinct_concepts(torch.Generator().manual_seed(0))

@@ -194,3 +194,16 @@ def test_every_config_field_says_why_on_its_line():
                 silent += [f"{module.name}: {node.name}.{field.target.id}" for field in node.body
                            if isinstance(field, ast.AnnAssign) and "#" not in lines[field.end_lineno - 1]]
     assert not silent, f"fields without a comment giving their reason: {silent}"
+
+
+def test_weight_decay_follows_the_dimension_not_the_name():
+    """Decay went by name ("norm" in it: no decay), so a projection called norm_proj was never decayed. Matrices
+    decay and vectors do not, whatever they are called."""
+    from xlm_course.training import _optimizer
+
+    model = nn.Sequential()
+    model.add_module("norm_proj", nn.Linear(3, 3))
+    model.add_module("LayerNorm", nn.LayerNorm(3))
+    decay, no_decay = _optimizer(model, TrainingConfig(steps=1, warmup_steps=0)).param_groups
+    assert [tuple(p.shape) for p in decay["params"]] == [(3, 3)] and decay["weight_decay"] == 0.01
+    assert sorted(tuple(p.shape) for p in no_decay["params"]) == [(3,), (3,), (3,)] and no_decay["weight_decay"] == 0

@@ -22,7 +22,7 @@ from .runtime import evaluating, to_device
 from .text.inputs import encode
 from .text.masking import IGNORE_INDEX, mask_batch
 from .training import step_generator
-from .validation import check_positive_int
+from .validation import check_positive_int, check_positive_number
 
 
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
@@ -93,8 +93,7 @@ def info_nce(anchors: torch.Tensor, positives: torch.Tensor, temperature: float 
     if anchors.shape != positives.shape or anchors.ndim != 2:
         raise ValueError(f"anchors and positives must both be (N, d), got {tuple(anchors.shape)} and "
                          f"{tuple(positives.shape)}")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be positive, got {temperature!r}")
+    check_positive_number("temperature", temperature)
     scores = F.normalize(anchors, dim=-1) @ F.normalize(positives, dim=-1).T / temperature
     targets = torch.arange(len(scores), device=scores.device)
     loss = F.cross_entropy(scores, targets)
@@ -123,8 +122,7 @@ def numerical_gradient(function: Callable[[torch.Tensor], torch.Tensor], point: 
     """
     if point.dtype != torch.float64:
         raise TypeError(f"use a float64 point for finite differences, got {point.dtype}")
-    if not eps > 0:
-        raise ValueError(f"eps must be positive, got {eps!r}")
+    check_positive_number("eps", eps)
     flat = point.detach().clone().reshape(-1)
     gradient = torch.empty_like(flat)
     for index in range(flat.numel()):

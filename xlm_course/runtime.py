@@ -95,8 +95,7 @@ def seed_everything(seed: int = 0, deterministic: bool = True) -> torch.Generato
     With ``deterministic=True`` PyTorch is asked for deterministic kernels (warn-only, since a few
     CUDA kernels have no deterministic version).
     """
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    check_positive_int("seed", seed, minimum=0)
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002 - seeds code that still uses the global NumPy generator
     torch.manual_seed(seed)

@@ -74,7 +74,7 @@ def test_train_also_matches_whole_parts_only_and_names_what_exists():
 def test_lora_and_adapter_reject_bad_sizes():
     with pytest.raises(ValueError, match="rank must be an int"):
         LoRALinear(nn.Linear(4, 4), rank=5)
-    with pytest.raises(ValueError, match="alpha must be positive"):
+    with pytest.raises(ValueError, match="alpha must be a positive number"):
         LoRALinear(nn.Linear(4, 4), rank=2, alpha=0)
     with pytest.raises(ValueError, match="bottleneck must be a positive int"):
         BottleneckAdapter(nn.Linear(4, 4), bottleneck=0)
@@ -201,3 +201,16 @@ def test_merged_lora_keeps_the_base_layers_dtype_and_device(dtype):
     torch.testing.assert_close(merged(x), lora(x), atol=tolerance, rtol=tolerance)
     model = nn.Sequential(lora)
     assert merge_lora(model)[0].weight.dtype == dtype
+
+
+def test_freeze_except_finds_adapters_by_type_not_by_a_module_named_up():
+    """The old rule trained any parameter whose dotted name had a part "up" or "down": an encoder module so
+    named was silently unfrozen. Adapters are found by their module type now."""
+    model = nn.Sequential()
+    model.add_module("up", nn.Linear(4, 4))  # an ordinary layer that happens to be called "up"
+    model.add_module("classifier", nn.Linear(4, 2))
+    model.add_module("adapter", BottleneckAdapter(nn.Linear(4, 4), bottleneck=2))
+    freeze_except(model, ("classifier",))
+    trainable = {name for name, parameter in model.named_parameters() if parameter.requires_grad}
+    assert trainable == {"classifier.weight", "classifier.bias", "adapter.adapter.down.weight",
+                         "adapter.adapter.down.bias", "adapter.adapter.up.weight", "adapter.adapter.up.bias"}

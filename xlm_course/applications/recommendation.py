@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from ..ranking import ranking_metrics
 from ..transfer import ClassificationTask
+from ..validation import check_positive_int
 
 Embedder = Callable[[Sequence[str], str], torch.Tensor]
 
@@ -33,8 +34,8 @@ class User:
 def simulate_users(task: ClassificationTask, per_label: int = 20, history_size: int = 5, seed: int = 0,
                    language: str = "en") -> list[User]:
     """``per_label`` users per label, each with ``history_size`` training items of that label (fixed draw)."""
-    if per_label < 1 or history_size < 1:
-        raise ValueError(f"per_label and history_size must be positive, got {per_label} and {history_size}")
+    check_positive_int("per_label", per_label)
+    check_positive_int("history_size", history_size)
     train = task.frame("train", [language])
     generator = torch.Generator().manual_seed(seed)
     users = []

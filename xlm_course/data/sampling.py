@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler
 
+from ..validation import check_positive_int
+
 
 def _check_alpha(alpha: float) -> float:
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < alpha <= 1.0:
@@ -57,8 +59,7 @@ class LanguageBalancedSampler(Sampler[int]):
             raise ValueError("languages is empty: give the language of every row of the dataset")
         self.alpha = _check_alpha(alpha)
         self.num_samples = len(languages) if num_samples is None else num_samples
-        if not isinstance(self.num_samples, int) or self.num_samples <= 0:
-            raise ValueError(f"num_samples must be a positive int, got {num_samples!r}")
+        check_positive_int("num_samples", self.num_samples)
         rows: dict[str, list[int]] = {}
         for index, lang in enumerate(languages):
             rows.setdefault(lang, []).append(index)

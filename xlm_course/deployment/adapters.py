@@ -25,7 +25,7 @@ from torch import nn
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.models.xlm_roberta.modeling_xlm_roberta import eager_attention_forward
 
-from ..validation import check_positive_int
+from ..validation import check_positive_int, check_positive_number
 
 
 class LoRALinear(nn.Module):
@@ -35,8 +35,7 @@ class LoRALinear(nn.Module):
     def __init__(self, base: nn.Linear, rank: int = 8, alpha: float = 16.0, dropout: float = 0.0) -> None:
         super().__init__()
         check_positive_int("rank", rank, maximum=min(base.in_features, base.out_features))
-        if not alpha > 0:
-            raise ValueError(f"alpha must be positive, got {alpha!r}")
+        check_positive_number("alpha", alpha)
         self.base, self.rank, self.scaling = base, rank, alpha / rank
         self.base.requires_grad_(False)
         self.lora_A = nn.Linear(base.in_features, rank, bias=False)

@@ -49,6 +49,7 @@ from pathlib import Path
 
 import nbformat
 
+from ..validation import check_positive_int
 from . import sandbox
 from .student import CODE_STUB, TEXT_STUB
 from .verdict import PREFIX, sign
@@ -431,8 +432,7 @@ def grade_folder(folder: str | Path, reference_folder: str | Path = "exercises/s
     those. With ``executed``, each result is kept beside its executed notebook, under the hashes of the
     submission and of the reference, and a submission that has not changed is not run again. Each check is also
     called on hidden cases, drawn for each student from the class's ``seed`` (:func:`class_seed`)."""
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"jobs must be a positive int (notebooks graded at once), got {jobs!r}")
+    check_positive_int("jobs", jobs)  # notebooks graded at once
     folder, reference_folder = Path(folder).resolve(), Path(reference_folder)
     references = {path.name: nbformat.read(path, as_version=4) for path in sorted(reference_folder.glob("*.ipynb"))}
     if not references:
