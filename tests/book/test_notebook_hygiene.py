@@ -104,8 +104,7 @@ def test_a_docstring_that_says_written_out_names_a_chapter_that_does(name, chapt
     notebook = nbformat.read(matches[0], 4)
     assert any("written out" in heading.lower() for heading, _ in sections(notebook)), matches[0].name
     code = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
-    method = name.split(".")[-1]
-    assert re.search(rf"\b{method}\b", code) or name in {"loss_fn"} and "loss_fn" in code, \
+    assert re.search(rf"\b{name}\b", code), \
         f"{matches[0].name} never uses {name}"
 
 
